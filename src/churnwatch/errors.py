@@ -1,0 +1,68 @@
+"""The Churnwatch exception tree.
+
+Every error Churnwatch raises on purpose derives from :class:`ChurnwatchError`,
+so callers (and the CLI, which turns them into one readable line and exit code
+2) can catch one type. Messages say what was wrong, where, and what to do.
+
+::
+
+    ChurnwatchError
+    ├── ConfigError          the project file or a setting is invalid
+    ├── MappingError         a source's column mapping does not fit its data
+    ├── SourceError          a file or database source cannot be read
+    ├── WarehouseError       the warehouse cannot be reached or is inconsistent
+    ├── StrictLoadError      a --strict load met a bad row and loaded nothing
+    └── SimulationError      simulator parameters are out of range
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChurnwatchError",
+    "ConfigError",
+    "MappingError",
+    "SimulationError",
+    "SourceError",
+    "StrictLoadError",
+    "WarehouseError",
+]
+
+
+class ChurnwatchError(Exception):
+    """Root of every error Churnwatch raises on purpose."""
+
+
+class ConfigError(ChurnwatchError):
+    """The project file or a setting is invalid."""
+
+
+class MappingError(ChurnwatchError):
+    """A source's column mapping does not fit the data it reads."""
+
+
+class SourceError(ChurnwatchError):
+    """A source file or database cannot be read."""
+
+
+class WarehouseError(ChurnwatchError):
+    """The warehouse cannot be reached, or holds something unexpected."""
+
+
+class StrictLoadError(ChurnwatchError):
+    """A strict load met rows it would have quarantined, and loaded nothing.
+
+    Parameters
+    ----------
+    message : str
+        What was rejected.
+    problems : list of dict
+        The first rejected rows: file, row number, column, value and reason.
+    """
+
+    def __init__(self, message: str, problems: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class SimulationError(ChurnwatchError):
+    """Simulator parameters are out of range."""

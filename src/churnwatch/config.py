@@ -303,7 +303,7 @@ class NotifySettings(_Model):
         default=None, description="Post to this channel instead of messaging each CSM."
     )
     smtp_host: str = Field(default="localhost", description="SMTP server for e-mail.")
-    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
     webhook_url: str | None = Field(default=None, description="URL receiving JSON webhooks.")
     timeout_s: float = Field(default=10.0, gt=0, description="Time limit of one delivery.")
 
@@ -466,7 +466,11 @@ def settings_reference() -> str:
         for name, field in Settings.model_fields.items()
         if name != "sources"
     ]
-    sections += [("sources", SourceSpec), ("sources.columns.*", ColumnMapping)]
+    sections += [
+        ("sources", SourceSpec),
+        ("sources.columns.*", ColumnMapping),
+        ("sources.columns.*.lookup", LookupSpec),
+    ]
     for section, model in sections:
         lines += [f"## [{section}]", "", (model.__doc__ or "").strip().splitlines()[0], ""]
         lines += ["| setting | default | description |", "| --- | --- | --- |"]

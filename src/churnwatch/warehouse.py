@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -140,12 +141,27 @@ class Warehouse:
             expressions=[
                 exp.ColumnDef(
                     this=exp.to_identifier(column, quoted=True),
-                    kind=exp.DataType.build(sql_type(kind, self.dialect), dialect=self.dialect),
+                    kind=exp.DataType.build(self._column_type(column, kind), dialect=self.dialect),
                 )
                 for column, kind in columns
             ],
         )
-        self.execute(exp.Create(this=schema, kind="TABLE", exists=if_not_exists))
+        self.execute(
+            exp.Create(
+                this=schema,
+                kind="TABLE",
+                exists=if_not_exists,
+                properties=self._table_properties(),
+            )
+        )
+
+    def _column_type(self, column: str, kind: ColumnType) -> str:
+        """The engine's spelling of a column's type (a column name may refine it)."""
+        return sql_type(kind, self.dialect)
+
+    def _table_properties(self) -> exp.Properties | None:
+        """Options every created table carries (character set, collation)."""
+        return None
 
     def drop_table(self, name: str) -> None:
         """Drop a table if it exists."""
@@ -217,11 +233,11 @@ class DuckDBWarehouse(Warehouse):
     ) -> None:
         self.path = str(path)
         self.url = f"duckdb:///{self.path}"
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self.connection = duckdb.connect(self.path)
-        except duckdb.Error as exc:
+        except (duckdb.Error, OSError) as exc:
             raise WarehouseError(f"cannot open the DuckDB warehouse {self.path}: {exc}") from None
         # Settings are values we choose, not user text: still set through
         # DuckDB's own SET so that no SQL is assembled by hand.
@@ -233,14 +249,22 @@ class DuckDBWarehouse(Warehouse):
         self._in_transaction = False
 
     def execute(self, statement: exp.Expression) -> int:
-        result = self.connection.execute(statement.sql(dialect="duckdb"))
-        if isinstance(statement, exp.Insert | exp.Update | exp.Delete):
-            row = result.fetchone()
-            return int(row[0]) if row else 0
+        sql = statement.sql(dialect="duckdb")
+        try:
+            result = self.connection.execute(sql)
+            if isinstance(statement, exp.Insert | exp.Update | exp.Delete):
+                row = result.fetchone()
+                return int(row[0]) if row else 0
+        except duckdb.Error as exc:
+            raise _statement_error("duckdb", sql, str(exc)) from None
         return -1
 
     def query(self, statement: exp.Expression) -> pa.Table:
-        return self.connection.execute(statement.sql(dialect="duckdb")).to_arrow_table()
+        sql = statement.sql(dialect="duckdb")
+        try:
+            return self.connection.execute(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise _statement_error("duckdb", sql, str(exc)) from None
 
     def append(self, table: str, rows: pa.Table) -> None:
         if rows.num_rows == 0:
@@ -255,6 +279,8 @@ class DuckDBWarehouse(Warehouse):
                 columns=[exp.to_identifier(c, quoted=True) for c in rows.column_names],
             )
             self.connection.execute(insert.sql(dialect="duckdb"))
+        except duckdb.Error as exc:
+            raise _statement_error("duckdb", f"append to {table}", str(exc)) from None
         finally:
             self.connection.unregister("_cw_append")
 
@@ -307,72 +333,177 @@ class SQLWarehouse(Warehouse):
 
     One connection is held for the warehouse's lifetime, so staging tables and
     transactions span statements.
+
+    Every engine answers alike: each connection works in UTC, JSON comes back
+    as text, MySQL's ``TINYINT(1)`` booleans come back as booleans and its
+    zone-less ``DATETIME`` values as UTC instants, and MySQL tables compare
+    strings byte for byte (case and trailing blanks count) as DuckDB and
+    Postgres do.
     """
 
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
+        shown = _redact(url)
+        self._collation = "utf8mb4_bin"
         try:
-            self.engine = sa.create_engine(self.url)
+            parsed = sa.make_url(self.url)
+            # A server that never answers must not hang the caller forever.
+            connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+            self.engine = sa.create_engine(parsed, connect_args=connect_args)
+            name = self.engine.dialect.name
+            if name not in ("postgresql", "mysql", "mariadb"):
+                raise WarehouseError(
+                    f"unsupported warehouse {shown}: use duckdb:///FILE, postgresql:// or mysql://"
+                )
+            self.dialect = "postgres" if name == "postgresql" else "mysql"
+            sa.event.listen(self.engine, "connect", self._on_connect)
             self.connection = self.engine.connect()
-        except (sa.exc.SQLAlchemyError, ImportError) as exc:
-            raise WarehouseError(f"cannot connect to the warehouse {url}: {exc}") from None
-        name = self.engine.dialect.name
-        if name == "postgresql":
-            self.dialect = "postgres"
-            self.connection.exec_driver_sql("SET TIME ZONE 'UTC'")
-        elif name in ("mysql", "mariadb"):
-            self.dialect = "mysql"
-            self.connection.exec_driver_sql("SET time_zone = '+00:00'")
-        else:
+        except WarehouseError:
+            raise
+        except Exception as exc:  # any driver failure to connect is one error to the user
             raise WarehouseError(
-                f"unsupported warehouse {url}: use duckdb:///FILE, postgresql:// or mysql://"
-            )
-        self.connection.commit()
+                f"cannot connect to the {_ENGINE_NAMES.get(getattr(self, 'dialect', ''), '')}"
+                f"warehouse at {shown}: {_driver_message(exc)}. Check that the server is "
+                "running and that the URL's host, port, user, password and database are right."
+            ) from None
         self._depth = 0
 
-    def _run(self, statement: exp.Expression) -> sa.CursorResult[Any]:
-        result = self.connection.exec_driver_sql(statement.sql(dialect=self.dialect))
+    def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        """Settle each new driver connection's session the same way."""
+        cursor = dbapi_connection.cursor()
+        try:
+            if self.dialect == "postgres":
+                cursor.execute("SET TIME ZONE 'UTC'")
+                # JSON as the text stored, as DuckDB and MySQL return it (psycopg
+                # would parse it into dicts and lists).
+                from psycopg.types.string import TextLoader
+
+                for type_name in ("json", "jsonb"):
+                    dbapi_connection.adapters.register_loader(type_name, TextLoader)
+            else:
+                cursor.execute(
+                    "SELECT COLLATION_NAME FROM information_schema.COLLATIONS "
+                    "WHERE COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')"
+                )
+                found = sorted(row[0] for row in cursor.fetchall())
+                # Byte-wise and NO PAD: 'a' <> 'A' and 'a' <> 'a ', as elsewhere.
+                self._collation = found[-1] if found else "utf8mb4_bin"
+                cursor.execute(f"SET NAMES utf8mb4 COLLATE {self._collation}")
+                # DATETIME holds UTC; nothing may shift it.
+                cursor.execute("SET time_zone = '+00:00'")
+                # Strict whatever the server's default: a value that does not
+                # fit is an error, never silently truncated or zeroed.
+                cursor.execute(
+                    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,"
+                    "NO_ENGINE_SUBSTITUTION'"
+                )
+        finally:
+            cursor.close()
+        # Postgres settings are transactional: keep them.
+        dbapi_connection.commit()
+
+    # -- MySQL table layout ----------------------------------------------------
+    def _column_type(self, column: str, kind: ColumnType) -> str:
+        if self.dialect == "mysql" and kind == "string" and column not in _MYSQL_KEY_COLUMNS:
+            # VARCHAR(255) would cut (or, strict, refuse) long names, messages
+            # and quarantined records; identifiers stay VARCHAR so MariaDB can
+            # hash and materialise them when it checks keys.
+            return "LONGTEXT"
+        return sql_type(kind, self.dialect)
+
+    def _table_properties(self) -> exp.Properties | None:
+        if self.dialect != "mysql":
+            return None
+        return exp.Properties(
+            expressions=[
+                exp.CharacterSetProperty(this=exp.var("utf8mb4"), default=True),
+                exp.CollateProperty(this=exp.var(self._collation), default=True),
+            ]
+        )
+
+    # -- statements --------------------------------------------------------------
+    def _begin(self) -> None:
+        # Raw driver work (COPY, executemany) must sit in a transaction that
+        # SQLAlchemy knows of, or its commit would not reach the driver.
+        if not self.connection.in_transaction():
+            self.connection.begin()
+
+    def _finish(self) -> None:
+        """Commit outside an explicit transaction: every statement stands alone."""
         if self._depth == 0:
             self.connection.commit()
-        return result
+
+    def _fail(self, exc: Exception, what: str) -> WarehouseError:
+        if self._depth == 0:
+            with contextlib.suppress(Exception):
+                self.connection.rollback()
+        return _statement_error(self.dialect, what, _driver_message(exc))
+
+    def _run(self, statement: exp.Expression) -> sa.CursorResult[Any]:
+        sql = statement.sql(dialect=self.dialect)
+        try:
+            self._begin()
+            return self.connection.exec_driver_sql(sql)
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc, sql) from None
 
     def execute(self, statement: exp.Expression) -> int:
-        return int(self._run(statement).rowcount)
+        result = self._run(statement)
+        count = int(result.rowcount)
+        result.close()
+        self._finish()
+        return count
 
     def query(self, statement: exp.Expression) -> pa.Table:
         result = self._run(statement)
-        names = list(result.keys())
-        columns = list(zip(*result.fetchall(), strict=False)) or [() for _ in names]
-        arrays = [pa.array([_utc(v) for v in col]) for col in columns]
-        return pa.table(arrays, names=names) if names else pa.table({})
+        try:
+            description = result.cursor.description if result.returns_rows else None
+            rows = result.fetchall() if result.returns_rows else []
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc, statement.sql(dialect=self.dialect)) from None
+        self._finish()
+        if not description:
+            return pa.table({})
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in description]
+        kinds = _PG_KINDS if self.dialect == "postgres" else _MYSQL_KINDS
+        return pa.table(
+            [
+                _arrow_array(list(values), kinds.get(column[1]), _scale(column))
+                for column, values in zip(description, columns, strict=True)
+            ],
+            names=[column[0] for column in description],
+        )
 
     def append(self, table: str, rows: pa.Table) -> None:
         if rows.num_rows == 0:
             return
         names = rows.column_names
         values = zip(*(rows.column(n).to_pylist() for n in names), strict=True)
+        self._begin()
         raw = self.connection.connection.driver_connection
         assert raw is not None  # an open SQLAlchemy connection always has one
-        if self.dialect == "postgres":
-            # COPY is the fast path into Postgres: one round trip per batch.
-            columns = ", ".join(exp.to_identifier(n, quoted=True).sql("postgres") for n in names)
-            target = exp.to_table(table).sql("postgres")
-            with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
-                for row in values:
-                    copy.write_row(row)
-        else:
-            columns = ", ".join(exp.to_identifier(n, quoted=True).sql("mysql") for n in names)
-            placeholders = ", ".join(["%s"] * len(names))
-            target = exp.to_table(table).sql("mysql")
-            with raw.cursor() as cursor:
-                # PyMySQL folds executemany into multi-row INSERTs; DATETIME
-                # takes naive UTC values.
-                cursor.executemany(
-                    f"INSERT INTO {target} ({columns}) VALUES ({placeholders})",
-                    [tuple(_naive_utc(v) for v in row) for row in values],
-                )
-        if self._depth == 0:
-            self.connection.commit()
+        columns = ", ".join(exp.to_identifier(n, quoted=True).sql(self.dialect) for n in names)
+        target = exp.to_table(table).sql(self.dialect)
+        try:
+            if self.dialect == "postgres":
+                # COPY is the fast path into Postgres: one round trip per batch.
+                with raw.cursor() as cursor, cursor.copy(
+                    f"COPY {target} ({columns}) FROM STDIN"
+                ) as copy:
+                    for row in values:
+                        copy.write_row(row)
+            else:
+                placeholders = ", ".join(["%s"] * len(names))
+                with raw.cursor() as cursor:
+                    # PyMySQL folds executemany into multi-row INSERTs; DATETIME
+                    # takes naive UTC values.
+                    cursor.executemany(
+                        f"INSERT INTO {target} ({columns}) VALUES ({placeholders})",
+                        [tuple(_naive_utc(v) for v in row) for row in values],
+                    )
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            raise self._fail(exc, f"append to {table}") from None
+        self._finish()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -387,14 +518,100 @@ class SQLWarehouse(Warehouse):
         else:
             self._depth -= 1
             if self._depth == 0:
-                self.connection.commit()
+                try:
+                    self.connection.commit()
+                except sa.exc.SQLAlchemyError as exc:
+                    raise self._fail(exc, "COMMIT") from None
 
     def table_exists(self, name: str) -> bool:
-        return bool(sa.inspect(self.connection).has_table(name))
+        try:
+            found = bool(sa.inspect(self.connection).has_table(name))
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc, f"look up table {name}") from None
+        self._finish()
+        return found
 
     def close(self) -> None:
         self.connection.close()
         self.engine.dispose()
+
+
+_ENGINE_NAMES = {"postgres": "Postgres ", "mysql": "MySQL/MariaDB "}
+
+#: String columns that name an entity: what keys and references are made of.
+_MYSQL_KEY_COLUMNS = frozenset(
+    column
+    for table in TABLES.values()
+    for column in (*table.key, "account_id", "csm_id", "user_id", "subscription_id")
+    if column in table.column_names and table.column(column).type == "string"
+)
+
+# How each driver's type codes read as Arrow: Postgres type OIDs, MySQL field
+# types. MySQL spells BOOLEAN as TINYINT, and Churnwatch creates no other
+# TINYINT, so TINYINT reads as boolean.
+_PG_KINDS: dict[Any, str] = {
+    16: "bool", 20: "int", 21: "int", 23: "int", 26: "int",
+    700: "float", 701: "float", 1700: "decimal",
+    19: "string", 25: "string", 114: "string", 705: "string", 1042: "string", 1043: "string",
+    3802: "string",
+    1082: "date", 1114: "timestamp", 1184: "timestamp", 17: "binary",
+}
+_MYSQL_KINDS: dict[Any, str] = {
+    1: "bool", 2: "int", 3: "int", 8: "int", 9: "int", 13: "int",
+    4: "float", 5: "float", 0: "decimal", 246: "decimal",
+    7: "timestamp", 12: "timestamp", 10: "date", 14: "date",
+    15: "string", 245: "string", 249: "string", 250: "string", 251: "string", 252: "string",
+    253: "string", 254: "string", 6: "null",
+}
+_ARROW_KINDS = {
+    "bool": pa.bool_(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+    "string": pa.string(),
+    "binary": pa.binary(),
+    "null": pa.null(),
+}
+
+
+def _scale(column: Any) -> int | None:
+    scale = column[5] if len(column) > 5 else None
+    return scale if isinstance(scale, int) else None
+
+
+def _arrow_array(values: list[Any], kind: str | None, scale: int | None) -> pa.Array:
+    """One result column as Arrow, typed by what the driver says it is.
+
+    Typing by the column's declared type rather than by its values keeps the
+    type of an empty or all-null column, and makes a MySQL boolean a boolean.
+    """
+    if kind == "bool":
+        values = [None if v is None else bool(v) for v in values]
+    elif kind == "float":
+        values = [None if v is None else float(v) for v in values]
+    elif kind == "timestamp":
+        values = [_utc(v) for v in values]
+    elif kind == "decimal":
+        # Sums of integers come back as DECIMAL (MySQL) or NUMERIC (Postgres):
+        # whole when the scale is 0, or when no value has a fractional digit.
+        whole = scale == 0 or (
+            scale is None
+            and all(v is None or _exponent(v) >= 0 for v in values)
+            and any(v is not None for v in values)
+        )
+        kind = "int" if whole else "float"
+        values = [None if v is None else (int(v) if whole else float(v)) for v in values]
+    arrow_type = _ARROW_KINDS.get(kind or "")
+    try:
+        return pa.array(values, type=arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _exponent(value: Any) -> int:
+    exponent = value.as_tuple().exponent if isinstance(value, Decimal) else -1
+    return exponent if isinstance(exponent, int) else -1
 
 
 def _utc(value: Any) -> Any:
@@ -408,6 +625,33 @@ def _naive_utc(value: Any) -> Any:
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
+
+
+def _redact(url: str) -> str:
+    """The URL as safe to show: without its password."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+def _driver_message(exc: BaseException) -> str:
+    """The driver's own words, in one line, without SQLAlchemy's wrapping."""
+    original = getattr(exc, "orig", None) or exc
+    args = getattr(original, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        text = args[1]  # PyMySQL errors are (code, message)
+    else:
+        text = str(original)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(original).__name__
+
+
+def _statement_error(dialect: str, what: str, message: str) -> WarehouseError:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else "failed"
+    shown = what if len(what) <= 300 else what[:300] + " ..."
+    return WarehouseError(f"{dialect} warehouse: {first}\n  while running: {shown}")
 
 
 def connect(

@@ -38,6 +38,8 @@ INDEX_COLUMN = "_cw_idx"
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 _OFFSET = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
+# A value of blanks alone is no value (TRIM alone would keep tabs and newlines).
+_BLANKS = " \t\n\r\x0b\x0c"
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ def _text(node: exp.Expression, arrow_type: pa.DataType | None) -> exp.Expressio
     """Raw value as trimmed text, empty text being no value."""
     if arrow_type is not None and not (pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)):
         node = exp.cast(node, "VARCHAR")
-    return exp.func("NULLIF", exp.func("TRIM", node), exp.Literal.string(""))
+    trimmed = exp.Trim(this=node, expression=exp.Literal.string(_BLANKS))
+    return exp.func("NULLIF", trimmed, exp.Literal.string(""))
 
 
 def _lit(value: str | float | bool) -> exp.Expression:
@@ -93,9 +96,14 @@ class _Compiler:
         self.now = now
         self.tolerance_h = tolerance_h
         self.used: set[str] = set()
+        # Dotted paths into nested JSON that this batch happens not to hold.
+        self.absent: list[str] = []
 
     # -- reading source columns ------------------------------------------------
     def source_column(self, name: str, target: str) -> exp.Expression:
+        if name not in self.types and self.null_in_batch(name):
+            self.types[name] = pa.string()
+            self.absent.append(name)
         if name not in self.types:
             available = ", ".join(sorted(self.types)) or "(none)"
             raise MappingError(
@@ -104,6 +112,22 @@ class _Compiler:
             )
         self.used.add(name)
         return _ref(name)
+
+    def null_in_batch(self, name: str) -> bool:
+        """Whether a dotted JSON path is merely empty in this batch, not misspelt.
+
+        JSON sources are flattened per batch: an object that is null (or a key
+        left out) in every row of a batch yields no ``a.b`` column there,
+        while other batches of the same file have it. A path under an object
+        the batch does hold reads as null instead of failing the whole file.
+        """
+        parts = name.split(".")
+        prefixes = {".".join(parts[:i]) for i in range(1, len(parts))}
+        return any(
+            n in prefixes or any(n.startswith(p + ".") for p in prefixes)
+            for n in self.types
+            if n not in self.absent
+        )
 
     def is_text(self, name: str) -> bool:
         arrow_type = self.types[name]
@@ -355,7 +379,11 @@ def compile_mapping(
         if checks:
             problems.append(exp.alias_(exp.Case(ifs=checks), f"_why_{name}", quoted=True))
     # Problem codes refer to typed columns by name, so they sit one level up.
-    inner = exp.select(*selects).from_(BATCH_VIEW)
+    batch: exp.Expression = exp.to_table(BATCH_VIEW)
+    if compiler.absent:
+        nulls = [exp.alias_(exp.cast(exp.null(), "VARCHAR"), n, quoted=True) for n in compiler.absent]
+        batch = exp.select(exp.Star(), *nulls).from_(BATCH_VIEW).subquery(BATCH_VIEW)
+    inner = exp.select(*selects).from_(batch)
     why = [p.alias for p in problems]
     bad = exp.or_(*[_ref(w).is_(exp.null()).not_() for w in why]) if why else exp.false()
     outer = exp.select(exp.Star(), *problems).from_(inner.subquery("_cw_typed"))

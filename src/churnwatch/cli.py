@@ -1,0 +1,331 @@
+"""The ``churnwatch`` command: a thin layer over the library.
+
+Each command reads the project file, calls one library function and prints
+its result. User mistakes (a bad setting, a missing file, a strict load that
+met a bad row) print one readable error and exit with code 2, never a stack
+trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from churnwatch.config import (
+    PROJECT_FILE,
+    DataSettings,
+    ProjectSettings,
+    Settings,
+    load_settings,
+    save_settings,
+    settings_reference,
+)
+from churnwatch.errors import ChurnwatchError, StrictLoadError
+from churnwatch.ingest import FileLoad, IngestReport, ingest
+from churnwatch.status import WarehouseStatus, describe
+from churnwatch.warehouse import Warehouse, connect
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="churnwatch",
+    help="Find the customers about to leave, say why, and make sure someone acts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ProjectOption = Annotated[
+    Path, typer.Option("--project", "-p", help="Project folder holding churnwatch.toml.")
+]
+WarehouseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--warehouse",
+        envvar="CHURNWATCH_WAREHOUSE_URL",
+        help="Warehouse URL, overriding the project file.",
+    ),
+]
+
+
+def _user_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn Churnwatch errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except StrictLoadError as exc:
+            errors.print(f"[red]error:[/] {exc}")
+            _print_problems(exc.problems)
+            raise typer.Exit(2) from None
+        except (ChurnwatchError, OSError) as exc:
+            errors.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+
+    return run
+
+
+@contextlib.contextmanager
+def _open(project: Path, warehouse_url: str | None) -> Iterator[tuple[Settings, Warehouse]]:
+    settings = load_settings(project)
+    url = warehouse_url or settings.warehouse.url
+    with connect(
+        url,
+        base_dir=project,
+        memory_limit_mb=settings.warehouse.memory_limit_mb,
+        threads_count=settings.warehouse.threads_count,
+    ) as warehouse:
+        yield settings, warehouse
+
+
+# -- init ------------------------------------------------------------------------
+@app.command()
+@_user_errors
+def init(
+    directory: Annotated[Path, typer.Argument(help="Project folder to create.")] = Path("."),
+    preset: Annotated[
+        str | None, typer.Option(help="Fill the sources from a preset (see --list-presets).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Folder holding the preset's files.")
+    ] = None,
+    warehouse: Annotated[str, typer.Option(help="Warehouse URL.")] = "duckdb:///churnwatch.duckdb",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing project file.")] = False,
+    list_presets: Annotated[bool, typer.Option(help="List the presets and exit.")] = False,
+    reference: Annotated[
+        bool, typer.Option(help="Print every setting with its default and meaning, and exit.")
+    ] = False,
+) -> None:
+    """Write a project file, churnwatch.toml, with its sources and settings."""
+    from churnwatch.ingest.presets import PRESETS, get_preset
+
+    if reference:
+        console.print(settings_reference(), markup=False, highlight=False)
+        return
+    if list_presets:
+        table = RichTable("preset", "what it reads")
+        for name, found in PRESETS.items():
+            table.add_row(name, found.description)
+        console.print(table)
+        return
+    target = directory / PROJECT_FILE
+    if target.exists() and not force:
+        raise ChurnwatchError(f"{target} exists; pass --force to overwrite it")
+    directory.mkdir(parents=True, exist_ok=True)
+    sources = []
+    data_settings = DataSettings()
+    if preset is not None:
+        chosen = get_preset(preset)
+        if data is None:
+            raise ChurnwatchError(f"--preset {preset} needs --data, the folder holding its files")
+        folder = data if data.is_absolute() else Path(os.path.relpath(data.resolve(), directory.resolve()))
+        sources = chosen.sources(folder)
+        data_settings = DataSettings(**chosen.data)
+    settings = Settings(
+        project=ProjectSettings(name=directory.resolve().name),
+        warehouse={"url": warehouse},  # type: ignore[arg-type]
+        data=data_settings,
+        sources=sources,
+    )
+    path = save_settings(settings, directory)
+    console.print(f"wrote {path} with {len(sources)} source(s)")
+    if not sources:
+        console.print("add [[sources]] to it, or re-run with --preset NAME --data DIR")
+
+
+# -- simulate ----------------------------------------------------------------------
+@app.command()
+@_user_errors
+def simulate(
+    out: Annotated[Path, typer.Option(help="Folder the Parquet files are written to.")] = Path("simulated"),
+    accounts: Annotated[int, typer.Option(help="Number of accounts.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 0,
+    start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = "2024-01-01",
+    end: Annotated[str, typer.Option(help="Observation end (YYYY-MM-DD).")] = "2024-12-31",
+    events_per_account: Annotated[float, typer.Option(help="Average events per account.")] = 50.0,
+    snapshot_days: Annotated[int, typer.Option(help="Days of adoption snapshots.")] = 90,
+) -> None:
+    """Simulate a subscription business as canonical Parquet tables."""
+    result = _simulate(out, accounts, seed, start, end, events_per_account, snapshot_days)
+    table = RichTable("table", "rows", title=f"simulated into {result.out_dir}")
+    for name, rows in result.counts.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+    console.print(f"observation end: {result.observation_end}")
+
+
+def _simulate(out: Path, accounts: int, seed: int, start: str, end: str,
+              events_per_account: float = 50.0, snapshot_days: int = 90):  # type: ignore[no-untyped-def]
+    from churnwatch.simulate import simulate as run_simulation
+
+    with _progress() as progress:
+        task = progress.add_task("simulating accounts", total=accounts)
+        return run_simulation(
+            out,
+            n_accounts=accounts,
+            seed=seed,
+            start=start,
+            end=end,
+            events_per_account=events_per_account,
+            snapshot_days=snapshot_days,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+
+
+# -- ingest ------------------------------------------------------------------------
+@app.command(name="ingest")
+@_user_errors
+def ingest_command(
+    project: ProjectOption = Path("."),
+    source: Annotated[
+        list[str] | None, typer.Option(help="Load only this source (repeatable).")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Load nothing at all if any row would be quarantined.")
+    ] = False,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Load the project's sources into the warehouse; bad rows go to quarantine."""
+    with _open(project, warehouse) as (settings, wh):
+        report = _ingest(settings, wh, project, source, strict or None)
+    _print_report(report)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def _ingest(settings: Settings, wh: Warehouse, project: Path, sources: list[str] | None,
+            strict: bool | None) -> IngestReport:
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def on_batch(load: FileLoad) -> None:
+            key = f"{load.source}:{load.file}"
+            if key not in tasks:
+                tasks[key] = progress.add_task(f"{load.source} ← {Path(load.file).name}", total=None)
+            progress.update(tasks[key], completed=load.rows_read)
+
+        return ingest(settings, wh, base_dir=project, sources=sources, strict=strict, progress=on_batch)
+
+
+# -- status ------------------------------------------------------------------------
+@app.command()
+@_user_errors
+def status(
+    project: ProjectOption = Path("."),
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Show row counts, date ranges and quarantined rows by reason."""
+    with _open(project, warehouse) as (_, wh):
+        _print_status(describe(wh))
+
+
+# -- demo --------------------------------------------------------------------------
+@app.command()
+@_user_errors
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Folder for the demo project.")] = Path("demo"),
+    accounts: Annotated[int, typer.Option(help="Number of simulated accounts.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Simulate a business, ingest it into DuckDB and show what was loaded."""
+    from churnwatch.ingest.presets import get_preset
+
+    directory.mkdir(parents=True, exist_ok=True)
+    console.rule("[bold]1. simulate")
+    result = _simulate(directory / "data", accounts, seed, "2024-01-01", "2024-12-31")
+    console.print(f"{sum(result.counts.values()):,} rows; observation end {result.observation_end}")
+    console.rule("[bold]2. ingest")
+    preset = get_preset("churnwatch_simulator")
+    settings = Settings(
+        project=ProjectSettings(name="demo"),
+        data=DataSettings(observation_end=str(result.observation_end)),
+        sources=preset.sources(Path("data")),
+    )
+    save_settings(settings, directory)
+    with _open(directory, None) as (settings, wh):
+        report = _ingest(settings, wh, directory, None, None)
+        _print_report(report)
+        console.rule("[bold]3. status")
+        _print_status(describe(wh))
+    console.print(f"\nproject written to {directory.resolve()}")
+
+
+# -- printing ----------------------------------------------------------------------
+@contextlib.contextmanager
+def _progress() -> Iterator[Progress]:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        yield progress
+
+
+def _print_report(report: IngestReport) -> None:
+    table = RichTable("source", "file", "read", "inserted", "updated", "quarantined", "note",
+                      title="ingest")
+    for load in report.files:
+        note = (
+            f"[red]{load.error}[/]" if load.error
+            else "already loaded" if load.skipped
+            else ", ".join(f"{r}: {n}" for r, n in sorted(load.reasons.items()))
+        )
+        table.add_row(load.source, Path(load.file).name, f"{load.rows_read:,}", f"{load.inserted:,}",
+                      f"{load.updated:,}", f"{load.quarantined:,}", note)
+    console.print(table)
+    if report.quarantined:
+        console.print(f"{report.quarantined:,} row(s) quarantined; see the quarantine table "
+                      "or 'churnwatch status'")
+
+
+def _print_status(found: WarehouseStatus) -> None:
+    table = RichTable("table", "rows", "first", "last", title=f"warehouse {found.url}")
+    for item in found.tables.values():
+        table.add_row(item.name, f"{item.rows:,}", _when(item.first), _when(item.last))
+    console.print(table)
+    if found.quarantine:
+        rejected = RichTable("table", "reason", "rows", title="quarantine")
+        for (name, reason), rows in sorted(found.quarantine.items()):
+            rejected.add_row(name, reason, f"{rows:,}")
+        console.print(rejected)
+    else:
+        console.print("quarantine: empty")
+
+
+def _when(value: dt.datetime | dt.date | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    return value.isoformat()
+
+
+def _print_problems(problems: list[dict[str, object]]) -> None:
+    if not problems:
+        return
+    table = RichTable("file", "row", "column", "value", "reason", title="first rejected rows")
+    for problem in problems:
+        table.add_row(Path(str(problem["file"])).name, str(problem["row_number"]),
+                      str(problem["column_name"] or ""), str(problem["value"] or ""),
+                      str(problem["message"]))
+    errors.print(table)

@@ -38,7 +38,13 @@ from sqlglot import exp
 
 from churnwatch.config import Settings, SourceSpec
 from churnwatch.errors import ChurnwatchError, StrictLoadError
-from churnwatch.ingest.mapping import BATCH_VIEW, INDEX_COLUMN, CompiledMapping, compile_mapping
+from churnwatch.ingest.mapping import (
+    BATCH_VIEW,
+    INDEX_COLUMN,
+    ROW_NUMBER_COLUMN,
+    CompiledMapping,
+    compile_mapping,
+)
 from churnwatch.ingest.sources import Batch, SourceFile, fingerprint, list_files, read_batches
 from churnwatch.schema import LOAD_ORDER, TABLES, ColumnType, Table
 from churnwatch.warehouse import (
@@ -52,6 +58,8 @@ from churnwatch.warehouse import (
 __all__ = ["FileLoad", "IngestReport", "ingest"]
 
 _MARKS = "_cw_marks"
+_TYPED = "_cw_typed"
+_ROW_NUMBER = ROW_NUMBER_COLUMN
 _STRICT_SAMPLE = 20
 
 _MESSAGES = {
@@ -233,22 +241,39 @@ class _Load:
     def _stage_batch(self, spec: SourceSpec, source: SourceFile, batch: Batch,
                      mapping: CompiledMapping, stage: str) -> None:
         rows = batch.rows.append_column(INDEX_COLUMN, pa.array(np.arange(batch.rows.num_rows)))
+        rows = rows.append_column(_ROW_NUMBER, pa.array(batch.row_numbers, type=pa.int64()))
+        staged_columns = [c for c in mapping.columns if c not in mapping.lookups]
+        staged_columns += [f"_lookup_{name}" for name in mapping.lookups]
         self.engine.register(BATCH_VIEW, rows)
         try:
-            typed = self.engine.execute(mapping.query.sql(dialect="duckdb")).to_arrow_table()
+            if not self._own_engine:
+                # DuckDB warehouse: type the batch once into a temporary table
+                # and stage its good rows without a round trip through Python.
+                self.engine.execute(
+                    exp.Create(this=exp.to_table(_TYPED), kind="TABLE", replace=True,
+                               properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                               expression=mapping.query).sql(dialect="duckdb")
+                )
+                bad = self.engine.execute(
+                    exp.select("*").from_(_TYPED).where(_col("_cw_bad")).sql(dialect="duckdb")
+                ).to_arrow_table()
+                good = exp.select(*[_col(c) for c in staged_columns],
+                                  exp.alias_(_col(_ROW_NUMBER), "_row")).from_(_TYPED).where(
+                    exp.Not(this=_col("_cw_bad")))
+                self.wh.execute(exp.insert(good, stage, columns=[
+                    exp.to_identifier(c, quoted=True) for c in [*staged_columns, "_row"]]))
+            else:
+                typed = self.engine.execute(mapping.query.sql(dialect="duckdb")).to_arrow_table()
+                bad_mask = typed.column("_cw_bad")
+                bad = typed.filter(bad_mask)
+                good_rows = typed.filter(pc.invert(bad_mask))
+                staged = good_rows.select(staged_columns).append_column(
+                    "_row", good_rows.column(_ROW_NUMBER))
+                self.wh.append(stage, staged)
         finally:
             self.engine.unregister(BATCH_VIEW)
-        bad_mask = typed.column("_cw_bad")
-        if pc.any(bad_mask).as_py():
-            self._reject_typed(spec, source, batch, mapping, typed.filter(bad_mask))
-            typed = typed.filter(pc.invert(bad_mask))
-        index = typed.column(INDEX_COLUMN).to_numpy()
-        keep = [c for c in typed.column_names if c in mapping.columns and c not in mapping.lookups]
-        staged = typed.select(keep)
-        for name in mapping.lookups:
-            staged = staged.append_column(f"_lookup_{name}", typed.column(f"_lookup_{name}"))
-        staged = staged.append_column("_row", pa.array(batch.row_numbers[index], type=pa.int64()))
-        self.wh.append(stage, staged)
+        if bad.num_rows:
+            self._reject_typed(spec, source, batch, mapping, bad)
 
     def _reject_typed(self, spec: SourceSpec, source: SourceFile, batch: Batch,
                       mapping: CompiledMapping, bad: pa.Table) -> None:
@@ -313,21 +338,29 @@ class _Load:
                 exp.select(_col("_row"), exp.Literal.string("lookup_failed"), _col(f"_lookup_{name}"))
                 .from_(stage).where(_col(name).is_(exp.null()))
             )
+        if table.references_accounts:
+            self._check_accounts(spec, table, stage, result)
         # Duplicate keys inside this load: the first occurrence stays.
         key = [c for c in table.key if c in mapped]
+        candidates = exp.select("*").from_(stage).where(_not_marked())
+        if self.wh.dialect == "duckdb":
+            # Only rows whose key hash repeats can be duplicates: a cheap
+            # aggregate on one integer spares the window over every row.
+            key_hash = exp.func("HASH", *[_col(c) for c in key])
+            repeated = (exp.select(exp.alias_(key_hash, "h")).from_(stage).group_by(key_hash)
+                        .having(exp.func("COUNT", exp.Star()) > 1))
+            candidates = candidates.where(exp.In(this=key_hash.copy(), query=repeated.subquery()))
         window = exp.select(
             _col("_row"),
             exp.alias_(exp.Window(this=exp.func("ROW_NUMBER"), partition_by=[_col(c) for c in key],
                                   order=exp.Order(expressions=[exp.Ordered(this=_col("_row"))])), "rn"),
             exp.alias_(exp.Window(this=exp.func("MIN", _col("_row")), partition_by=[_col(c) for c in key]), "first_row"),
-        ).from_(stage).where(_not_marked())
+        ).from_(candidates.subquery("c"))
         self._mark(
             exp.select(_col("_row"), exp.Literal.string("duplicate_in_load"),
                        exp.cast(_col("first_row"), "VARCHAR"))
             .from_(window.subquery("d")).where(exp.column("rn").neq(1))
         )
-        if table.references_accounts:
-            self._check_accounts(spec, table, stage, result)
         if not table.mutable:
             present = exp.select(exp.Literal.number(1)).from_(exp.to_table(table.name).as_("t")).where(
                 _null_safe_match(key, "t", "s"))
@@ -424,9 +457,12 @@ def _fill_account_dates(wh: Warehouse) -> None:
 def _stages(wh: Warehouse, tables: set[str]) -> Iterator[None]:
     # Created outside any transaction: on MySQL, DDL commits implicitly.
     wh.create_table(_MARKS, [("_row", "bigint"), ("reason", "string"), ("detail", "string")])
+    # DuckDB keeps temporary tables in memory, spilling past its limit: the
+    # staging never touches the database file.
+    temporary = wh.dialect == "duckdb"
     for name in tables:
         wh.drop_table(_stage_name(name))
-        wh.create_table(_stage_name(name), _stage_columns(TABLES[name]))
+        wh.create_table(_stage_name(name), _stage_columns(TABLES[name]), temporary=temporary)
     try:
         yield
     finally:

@@ -28,12 +28,14 @@ from churnwatch.config import ColumnMapping, SourceSpec
 from churnwatch.errors import MappingError
 from churnwatch.schema import TABLES, Column, ColumnType
 
-__all__ = ["BATCH_VIEW", "INDEX_COLUMN", "CompiledMapping", "compile_mapping"]
+__all__ = ["BATCH_VIEW", "INDEX_COLUMN", "ROW_NUMBER_COLUMN", "CompiledMapping", "compile_mapping"]
 
 #: Name under which a batch is visible to the query.
 BATCH_VIEW = "_cw_batch"
 #: Position of a row within its batch, added before the query runs.
 INDEX_COLUMN = "_cw_idx"
+#: Number of the row among its file's data rows, added before the query runs.
+ROW_NUMBER_COLUMN = "_cw_row_number"
 
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
@@ -92,7 +94,9 @@ class _Compiler:
     def __init__(self, spec: SourceSpec, schema: pa.Schema, now: dt.datetime, tolerance_h: float):
         self.spec = spec
         self.table = TABLES[spec.table]
-        self.types = {f.name: f.type for f in schema if f.name != INDEX_COLUMN}
+        self.types = {
+            f.name: f.type for f in schema if f.name not in (INDEX_COLUMN, ROW_NUMBER_COLUMN)
+        }
         self.now = now
         self.tolerance_h = tolerance_h
         self.used: set[str] = set()
@@ -314,7 +318,7 @@ def compile_mapping(
     """
     compiler = _Compiler(spec, schema, now, future_tolerance_hours)
     table = compiler.table
-    selects: list[exp.Expression] = [_ref(INDEX_COLUMN)]
+    selects: list[exp.Expression] = [_ref(INDEX_COLUMN), _ref(ROW_NUMBER_COLUMN)]
     problems: list[exp.Expression] = []
     lookups: dict[str, tuple[str, str, str]] = {}
     sources: dict[str, tuple[str, ...]] = {}

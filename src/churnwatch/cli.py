@@ -116,7 +116,7 @@ def init(
     from churnwatch.ingest.presets import PRESETS, get_preset
 
     if reference:
-        console.print(settings_reference(), markup=False, highlight=False)
+        typer.echo(settings_reference())
         return
     if list_presets:
         table = RichTable("preset", "what it reads")
@@ -286,13 +286,15 @@ def _print_report(report: IngestReport) -> None:
                       title="ingest")
     for load in report.files:
         note = (
-            f"[red]{load.error}[/]" if load.error
+            "[red]not loaded (see below)[/]" if load.error
             else "already loaded" if load.skipped
             else ", ".join(f"{r}: {n}" for r, n in sorted(load.reasons.items()))
         )
         table.add_row(load.source, Path(load.file).name, f"{load.rows_read:,}", f"{load.inserted:,}",
                       f"{load.updated:,}", f"{load.quarantined:,}", note)
     console.print(table)
+    for load in report.errors:
+        errors.print(f"[red]error:[/] {load.error}", soft_wrap=True)
     if report.quarantined:
         console.print(f"{report.quarantined:,} row(s) quarantined; see the quarantine table "
                       "or 'churnwatch status'")

@@ -80,10 +80,27 @@ def _text(node: exp.Expression, arrow_type: pa.DataType | None) -> exp.Expressio
     return exp.func("NULLIF", trimmed, exp.Literal.string(""))
 
 
+def _given(node: exp.Expression, arrow_type: pa.DataType) -> exp.Expression:
+    """Whether the source holds a value: non-blank text, or any typed value."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return _text(node, arrow_type).is_(exp.null()).not_()
+    # A typed value cannot be blank: no cast to text, which is costly.
+    return node.is_(exp.null()).not_()
+
+
 def _lit(value: str | float | bool) -> exp.Expression:
     if isinstance(value, bool):
         return exp.Literal.string("true" if value else "false")
     return exp.Literal.string(str(value))
+
+
+def _scaled(number: exp.Expression, scale: float) -> exp.Expression:
+    # 1999 * 0.01 is 19.990000000000002 but 1999 / 100 is 19.99: a scale that
+    # is the inverse of a whole number divides, so amounts stay as written.
+    inverse = 1 / scale if scale else 0
+    if inverse and abs(inverse - round(inverse)) < 1e-9:
+        return exp.Div(this=number, expression=exp.Literal.number(round(inverse)))
+    return exp.Mul(this=number, expression=exp.Literal.number(scale))
 
 
 def _in(node: exp.Expression, values: tuple[str, ...]) -> exp.Expression:
@@ -278,7 +295,7 @@ class _Compiler:
             value = node if (arrow_type is not None and not is_text) else _text(node, arrow_type) if arrow_type is not None else node
             number = exp.TryCast(this=value, to=exp.DataType.build("DOUBLE"))
             if mapping.scale is not None:
-                number = exp.Mul(this=number, expression=exp.Literal.number(mapping.scale))
+                number = _scaled(number, mapping.scale)
             if kind == "bigint":
                 return exp.TryCast(this=exp.func("ROUND", number), to=exp.DataType.build("BIGINT"))
             return number
@@ -347,12 +364,14 @@ def compile_mapping(
         value_ref = _ref(name)
         checks: list[exp.If] = []
         mapping = spec.columns[name]
-        if mapping.source is not None or mapping.expr is not None or mapping.seconds_between is not None:
+        checkable = (
+            mapping.source is not None or mapping.expr is not None or mapping.seconds_between is not None
+        )
+        # Text read as text cannot fail to parse: only other types are checked.
+        if checkable and not (target.type == "string" and mapping.expr is None):
             # Whether the source gave a value at all: computed beside the
             # typed value, where the source columns are still in scope.
-            given = exp.and_(
-                *[_text(_ref(n), compiler.types[n]).is_(exp.null()).not_() for n in sources[name]]
-            )
+            given = exp.and_(*[_given(_ref(n), compiler.types[n]) for n in sources[name]])
             selects.append(exp.alias_(given, f"_given_{name}", quoted=True))
             checks.append(
                 exp.If(
@@ -385,7 +404,9 @@ def compile_mapping(
     # Problem codes refer to typed columns by name, so they sit one level up.
     batch: exp.Expression = exp.to_table(BATCH_VIEW)
     if compiler.absent:
-        nulls = [exp.alias_(exp.cast(exp.null(), "VARCHAR"), n, quoted=True) for n in compiler.absent]
+        nulls = [
+            exp.alias_(exp.cast(exp.null(), "VARCHAR"), n, quoted=True) for n in compiler.absent
+        ]
         batch = exp.select(exp.Star(), *nulls).from_(BATCH_VIEW).subquery(BATCH_VIEW)
     inner = exp.select(*selects).from_(batch)
     why = [p.alias for p in problems]

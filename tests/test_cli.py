@@ -1,0 +1,89 @@
+"""The command line: thin, readable, and never a stack trace for a user mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from churnwatch.cli import app
+from churnwatch.config import load_settings, settings_reference
+
+runner = CliRunner()
+
+SOURCES = """
+[[sources]]
+name = "accounts"
+table = "accounts"
+path = "accounts.csv"
+columns = { account_id = "id", created_at = "signup" }
+
+[[sources]]
+name = "events"
+table = "events"
+path = "events.csv"
+columns = { account_id = "id", event_time = "at", event_type = "what" }
+"""
+
+
+def project(tmp_path: Path, events: str = "id,at,what\na,2024-01-02 10:00:00,login\n") -> Path:
+    (tmp_path / "churnwatch.toml").write_text(SOURCES)
+    (tmp_path / "accounts.csv").write_text("id,signup\na,2024-01-01\nb,2024-01-01\n")
+    (tmp_path / "events.csv").write_text(events)
+    return tmp_path
+
+
+def test_init_writes_a_valid_project_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    settings = load_settings(tmp_path / "p")
+    assert settings.sources == []
+    again = runner.invoke(app, ["init", str(tmp_path / "p")])
+    assert again.exit_code == 2
+    assert "exists; pass --force" in again.output
+
+
+def test_init_reference_prints_every_setting() -> None:
+    result = runner.invoke(app, ["init", "--reference"])
+    assert result.exit_code == 0
+    assert "horizon_days" in result.output
+    assert result.output.strip() == settings_reference().strip()
+
+
+def test_ingest_then_status(tmp_path: Path) -> None:
+    folder = project(tmp_path, "id,at,what\na,2024-01-02 10:00:00,login\nzz,2024-01-02 10:00:00,login\nb,yesterday,login\n")
+    result = runner.invoke(app, ["ingest", "-p", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "2 row(s) quarantined" in result.output
+    status = runner.invoke(app, ["status", "-p", str(folder)])
+    assert status.exit_code == 0, status.output
+    assert "unknown_account" in status.output
+    assert "unparseable" in status.output
+
+
+def test_strict_ingest_fails_readably(tmp_path: Path) -> None:
+    folder = project(tmp_path, "id,at,what\na,not-a-time,login\n")
+    result = runner.invoke(app, ["ingest", "-p", str(folder), "--strict"])
+    assert result.exit_code == 2
+    assert "strict load" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_user_mistakes_exit_2_without_a_trace(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["status", "-p", str(tmp_path)])
+    assert missing.exit_code == 2
+    assert "no project file" in missing.output
+    (tmp_path / "churnwatch.toml").write_text("[churn]\nhorizon_days = -1\n")
+    invalid = runner.invoke(app, ["status", "-p", str(tmp_path)])
+    assert invalid.exit_code == 2
+    assert "churn.horizon_days" in invalid.output
+    assert "Traceback" not in invalid.output + missing.output
+
+
+def test_a_file_that_does_not_fit_is_reported_and_others_still_load(tmp_path: Path) -> None:
+    folder = project(tmp_path, "wrong,columns\n1,2\n")
+    result = runner.invoke(app, ["ingest", "-p", str(folder)])
+    assert result.exit_code == 1
+    assert "column 'id'" in result.output
+    status = runner.invoke(app, ["status", "-p", str(folder)])
+    assert "accounts" in status.output

@@ -51,7 +51,10 @@ def test_init_reference_prints_every_setting() -> None:
 
 
 def test_ingest_then_status(tmp_path: Path) -> None:
-    folder = project(tmp_path, "id,at,what\na,2024-01-02 10:00:00,login\nzz,2024-01-02 10:00:00,login\nb,yesterday,login\n")
+    folder = project(
+        tmp_path,
+        "id,at,what\na,2024-01-02 10:00:00,login\nzz,2024-01-02 10:00:00,login\nb,yesterday,login\n",
+    )
     result = runner.invoke(app, ["ingest", "-p", str(folder)])
     assert result.exit_code == 0, result.output
     assert "2 row(s) quarantined" in result.output
@@ -87,3 +90,32 @@ def test_a_file_that_does_not_fit_is_reported_and_others_still_load(tmp_path: Pa
     assert "column 'id'" in result.output
     status = runner.invoke(app, ["status", "-p", str(folder)])
     assert "accounts" in status.output
+
+
+def test_init_with_a_preset_then_ingest(tmp_path: Path) -> None:
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco"
+    if not data.is_dir():
+        import pytest
+
+        pytest.skip(f"shared datasets not found at {data}")
+    result = runner.invoke(
+        app, ["init", str(tmp_path / "p"), "--preset", "telco", "--data", str(data)]
+    )
+    assert result.exit_code == 0, result.output
+    loaded = runner.invoke(app, ["ingest", "-p", str(tmp_path / "p")])
+    assert loaded.exit_code == 0, loaded.output
+    assert "7,043" in loaded.output
+    unknown = runner.invoke(
+        app, ["init", str(tmp_path / "q"), "--preset", "nope", "--data", str(data)]
+    )
+    assert unknown.exit_code == 2
+    assert "telco" in unknown.output
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", str(tmp_path / "demo"), "--accounts", "200"])
+    assert result.exit_code == 0, result.output
+    assert "quarantine: empty" in result.output
+    settings = load_settings(tmp_path / "demo")
+    assert {s.table for s in settings.sources} >= {"accounts", "events", "subscriptions"}
+    assert settings.data.observation_end is not None

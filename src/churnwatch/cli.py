@@ -18,7 +18,14 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table as RichTable
 
 from churnwatch.config import (
@@ -102,9 +109,7 @@ def init(
     preset: Annotated[
         str | None, typer.Option(help="Fill the sources from a preset (see --list-presets).")
     ] = None,
-    data: Annotated[
-        Path | None, typer.Option(help="Folder holding the preset's files.")
-    ] = None,
+    data: Annotated[Path | None, typer.Option(help="Folder holding the preset's files.")] = None,
     warehouse: Annotated[str, typer.Option(help="Warehouse URL.")] = "duckdb:///churnwatch.duckdb",
     force: Annotated[bool, typer.Option(help="Overwrite an existing project file.")] = False,
     list_presets: Annotated[bool, typer.Option(help="List the presets and exit.")] = False,
@@ -113,7 +118,7 @@ def init(
     ] = False,
 ) -> None:
     """Write a project file, churnwatch.toml, with its sources and settings."""
-    from churnwatch.ingest.presets import PRESETS, get_preset
+    from churnwatch.ingest.presets import PRESETS, get_preset, preset_data, preset_sources
 
     if reference:
         typer.echo(settings_reference())
@@ -131,12 +136,15 @@ def init(
     sources = []
     data_settings = DataSettings()
     if preset is not None:
-        chosen = get_preset(preset)
+        get_preset(preset)  # an unknown name fails before anything is written
         if data is None:
             raise ChurnwatchError(f"--preset {preset} needs --data, the folder holding its files")
-        folder = data if data.is_absolute() else Path(os.path.relpath(data.resolve(), directory.resolve()))
-        sources = chosen.sources(folder)
-        data_settings = DataSettings(**chosen.data)
+        if not data.is_dir():
+            raise ChurnwatchError(f"--data {data} is not a folder")
+        # Paths in the project file are relative to the project folder.
+        folder = Path(os.path.relpath(data.resolve(), directory.resolve()))
+        sources = preset_sources(preset, folder, base_dir=directory)
+        data_settings = DataSettings(**preset_data(preset, folder, base_dir=directory))
     settings = Settings(
         project=ProjectSettings(name=directory.resolve().name),
         warehouse={"url": warehouse},  # type: ignore[arg-type]
@@ -153,7 +161,9 @@ def init(
 @app.command()
 @_user_errors
 def simulate(
-    out: Annotated[Path, typer.Option(help="Folder the Parquet files are written to.")] = Path("simulated"),
+    out: Annotated[Path, typer.Option(help="Folder the Parquet files are written to.")] = Path(
+        "simulated"
+    ),
     accounts: Annotated[int, typer.Option(help="Number of accounts.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 0,
     start: Annotated[str, typer.Option(help="First day (YYYY-MM-DD).")] = "2024-01-01",
@@ -170,8 +180,15 @@ def simulate(
     console.print(f"observation end: {result.observation_end}")
 
 
-def _simulate(out: Path, accounts: int, seed: int, start: str, end: str,
-              events_per_account: float = 50.0, snapshot_days: int = 90):  # type: ignore[no-untyped-def]
+def _simulate(
+    out: Path,
+    accounts: int,
+    seed: int,
+    start: str,
+    end: str,
+    events_per_account: float = 50.0,
+    snapshot_days: int = 90,
+):  # type: ignore[no-untyped-def]
     from churnwatch.simulate import simulate as run_simulation
 
     with _progress() as progress:
@@ -209,18 +226,23 @@ def ingest_command(
         raise typer.Exit(1)
 
 
-def _ingest(settings: Settings, wh: Warehouse, project: Path, sources: list[str] | None,
-            strict: bool | None) -> IngestReport:
+def _ingest(
+    settings: Settings, wh: Warehouse, project: Path, sources: list[str] | None, strict: bool | None
+) -> IngestReport:
     with _progress() as progress:
         tasks: dict[str, int] = {}
 
         def on_batch(load: FileLoad) -> None:
             key = f"{load.source}:{load.file}"
             if key not in tasks:
-                tasks[key] = progress.add_task(f"{load.source} ← {Path(load.file).name}", total=None)
+                tasks[key] = progress.add_task(
+                    f"{load.source} ← {Path(load.file).name}", total=None
+                )
             progress.update(tasks[key], completed=load.rows_read)
 
-        return ingest(settings, wh, base_dir=project, sources=sources, strict=strict, progress=on_batch)
+        return ingest(
+            settings, wh, base_dir=project, sources=sources, strict=strict, progress=on_batch
+        )
 
 
 # -- status ------------------------------------------------------------------------
@@ -244,18 +266,17 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Simulate a business, ingest it into DuckDB and show what was loaded."""
-    from churnwatch.ingest.presets import get_preset
+    from churnwatch.ingest.presets import preset_sources
 
     directory.mkdir(parents=True, exist_ok=True)
     console.rule("[bold]1. simulate")
     result = _simulate(directory / "data", accounts, seed, "2024-01-01", "2024-12-31")
     console.print(f"{sum(result.counts.values()):,} rows; observation end {result.observation_end}")
     console.rule("[bold]2. ingest")
-    preset = get_preset("churnwatch_simulator")
     settings = Settings(
         project=ProjectSettings(name="demo"),
         data=DataSettings(observation_end=str(result.observation_end)),
-        sources=preset.sources(Path("data")),
+        sources=preset_sources("churnwatch_simulator", Path("data"), base_dir=directory),
     )
     save_settings(settings, directory)
     with _open(directory, None) as (settings, wh):
@@ -282,22 +303,34 @@ def _progress() -> Iterator[Progress]:
 
 
 def _print_report(report: IngestReport) -> None:
-    table = RichTable("source", "file", "read", "inserted", "updated", "quarantined", "note",
-                      title="ingest")
+    table = RichTable(
+        "source", "file", "read", "inserted", "updated", "quarantined", "note", title="ingest"
+    )
     for load in report.files:
         note = (
-            "[red]not loaded (see below)[/]" if load.error
-            else "already loaded" if load.skipped
+            "[red]not loaded (see below)[/]"
+            if load.error
+            else "already loaded"
+            if load.skipped
             else ", ".join(f"{r}: {n}" for r, n in sorted(load.reasons.items()))
         )
-        table.add_row(load.source, Path(load.file).name, f"{load.rows_read:,}", f"{load.inserted:,}",
-                      f"{load.updated:,}", f"{load.quarantined:,}", note)
+        table.add_row(
+            load.source,
+            Path(load.file).name,
+            f"{load.rows_read:,}",
+            f"{load.inserted:,}",
+            f"{load.updated:,}",
+            f"{load.quarantined:,}",
+            note,
+        )
     console.print(table)
     for load in report.errors:
         errors.print(f"[red]error:[/] {load.error}", soft_wrap=True)
     if report.quarantined:
-        console.print(f"{report.quarantined:,} row(s) quarantined; see the quarantine table "
-                      "or 'churnwatch status'")
+        console.print(
+            f"{report.quarantined:,} row(s) quarantined; see the quarantine table "
+            "or 'churnwatch status'"
+        )
 
 
 def _print_status(found: WarehouseStatus) -> None:
@@ -327,7 +360,11 @@ def _print_problems(problems: list[dict[str, object]]) -> None:
         return
     table = RichTable("file", "row", "column", "value", "reason", title="first rejected rows")
     for problem in problems:
-        table.add_row(Path(str(problem["file"])).name, str(problem["row_number"]),
-                      str(problem["column_name"] or ""), str(problem["value"] or ""),
-                      str(problem["message"]))
+        table.add_row(
+            Path(str(problem["file"])).name,
+            str(problem["row_number"]),
+            str(problem["column_name"] or ""),
+            str(problem["value"] or ""),
+            str(problem["message"]),
+        )
     errors.print(table)

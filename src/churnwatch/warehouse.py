@@ -133,9 +133,14 @@ class Warehouse:
 
     # -- schema ------------------------------------------------------------
     def create_table(
-        self, name: str, columns: Sequence[tuple[str, ColumnType]], *, if_not_exists: bool = True
+        self,
+        name: str,
+        columns: Sequence[tuple[str, ColumnType]],
+        *,
+        if_not_exists: bool = True,
+        temporary: bool = False,
     ) -> None:
-        """Create a table from abstract column types."""
+        """Create a table from abstract column types (``temporary``: session-only)."""
         schema = exp.Schema(
             this=exp.to_table(name),
             expressions=[
@@ -151,7 +156,7 @@ class Warehouse:
                 this=schema,
                 kind="TABLE",
                 exists=if_not_exists,
-                properties=self._table_properties(),
+                properties=self._table_properties(temporary),
             )
         )
 
@@ -159,9 +164,9 @@ class Warehouse:
         """The engine's spelling of a column's type (a column name may refine it)."""
         return sql_type(kind, self.dialect)
 
-    def _table_properties(self) -> exp.Properties | None:
+    def _table_properties(self, temporary: bool = False) -> exp.Properties | None:
         """Options every created table carries (character set, collation)."""
-        return None
+        return exp.Properties(expressions=[exp.TemporaryProperty()]) if temporary else None
 
     def drop_table(self, name: str) -> None:
         """Drop a table if it exists."""
@@ -244,6 +249,8 @@ class DuckDBWarehouse(Warehouse):
         self.connection.execute("SET TimeZone = 'UTC'")
         self.connection.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
         self.connection.execute("SET preserve_insertion_order = false")
+        # A progress bar on stdout is the CLI's job, not the engine's.
+        self.connection.execute("SET enable_progress_bar = false")
         if threads_count:
             self.connection.execute(f"SET threads = {int(threads_count)}")
         self._in_transaction = False
@@ -347,6 +354,12 @@ class SQLWarehouse(Warehouse):
         self._collation = "utf8mb4_bin"
         try:
             parsed = sa.make_url(self.url)
+        except (sa.exc.ArgumentError, ValueError) as exc:
+            raise WarehouseError(
+                f"invalid warehouse URL {shown}: {exc}; expected "
+                "postgresql://USER@HOST:5432/DATABASE or mysql://USER@HOST:3306/DATABASE"
+            ) from None
+        try:
             # A server that never answers must not hang the caller forever.
             connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
             self.engine = sa.create_engine(parsed, connect_args=connect_args)
@@ -357,9 +370,16 @@ class SQLWarehouse(Warehouse):
                 )
             self.dialect = "postgres" if name == "postgresql" else "mysql"
             sa.event.listen(self.engine, "connect", self._on_connect)
-            self.connection = self.engine.connect()
+            # Statements carry no parameters: without this, the drivers would
+            # read a '%' in a literal ('U%') as a placeholder.
+            self.connection = self.engine.connect().execution_options(no_parameters=True)
         except WarehouseError:
             raise
+        except (sa.exc.NoSuchModuleError, ImportError) as exc:
+            raise WarehouseError(
+                f"no database driver for the warehouse {shown}: {_driver_message(exc)}; "
+                "use postgresql:// (psycopg) or mysql:// (PyMySQL) without a driver suffix"
+            ) from None
         except Exception as exc:  # any driver failure to connect is one error to the user
             raise WarehouseError(
                 f"cannot connect to the {_ENGINE_NAMES.get(getattr(self, 'dialect', ''), '')}"
@@ -411,15 +431,14 @@ class SQLWarehouse(Warehouse):
             return "LONGTEXT"
         return sql_type(kind, self.dialect)
 
-    def _table_properties(self) -> exp.Properties | None:
-        if self.dialect != "mysql":
-            return None
-        return exp.Properties(
-            expressions=[
+    def _table_properties(self, temporary: bool = False) -> exp.Properties | None:
+        found: list[exp.Expression] = [exp.TemporaryProperty()] if temporary else []
+        if self.dialect == "mysql":
+            found += [
                 exp.CharacterSetProperty(this=exp.var("utf8mb4"), default=True),
                 exp.CollateProperty(this=exp.var(self._collation), default=True),
             ]
-        )
+        return exp.Properties(expressions=found) if found else None
 
     # -- statements --------------------------------------------------------------
     def _begin(self) -> None:
@@ -683,5 +702,6 @@ def connect(
     if re.match(r"^(postgres(ql)?|mysql|mariadb)(\+\w+)?://", url):
         return SQLWarehouse(url)
     raise WarehouseError(
-        f"unsupported warehouse URL {url!r}: use duckdb:///FILE, postgresql://... or mysql://..."
+        f"unsupported warehouse URL {_redact(url)!r}: use duckdb:///FILE, "
+        "postgresql://... or mysql://..."
     )

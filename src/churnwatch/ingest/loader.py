@@ -34,11 +34,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sqlglot import exp
 
 from churnwatch.config import Settings, SourceSpec
 from churnwatch.errors import ChurnwatchError, StrictLoadError
 from churnwatch.ingest.mapping import (
+    BAD_COLUMN,
+    BAD_REASON,
     BATCH_VIEW,
     INDEX_COLUMN,
     ROW_NUMBER_COLUMN,
@@ -58,7 +61,8 @@ from churnwatch.warehouse import (
 __all__ = ["FileLoad", "IngestReport", "ingest"]
 
 _MARKS = "_cw_marks"
-_TYPED = "_cw_typed"
+_VALUE_MARK = "value_problem"
+_KEY_HASH = "_key_hash"
 _ROW_NUMBER = ROW_NUMBER_COLUMN
 _STRICT_SAMPLE = 20
 
@@ -71,7 +75,9 @@ _MESSAGES = {
     "end_before_start": "{column} = {value} is before {start}",
 }
 _HINTS = {
-    "timestamp": " (set format = '%Y%m%d...' for other layouts, or transform = 'epoch_s' for numbers)",
+    "timestamp": (
+        " (set format = '%Y%m%d...' for other layouts, or transform = 'epoch_s' for numbers)"
+    ),
     "date": " (set format for layouts other than YYYY-MM-DD)",
     "boolean": " (set true_values / false_values for other spellings)",
 }
@@ -136,11 +142,24 @@ def _stage_name(table: str) -> str:
     return f"_cw_stage_{table}"
 
 
-def _stage_columns(table: Table) -> list[tuple[str, ColumnType]]:
-    columns: list[tuple[str, ColumnType]] = [(c.name, c.type) for c in table.columns]
+def _stage_columns(table: Table, specs: Sequence[SourceSpec]) -> list[tuple[str, ColumnType]]:
+    """The stage holds what the table's sources map, no more: narrow rows copy fast."""
+    mapped = {name for spec in specs for name in spec.columns}
+    looked_up = {name for spec in specs for name, m in spec.columns.items() if m.lookup is not None}
+    columns: list[tuple[str, ColumnType]] = [
+        (c.name, c.type) for c in table.columns if c.name in mapped
+    ]
     columns.append(("_row", "bigint"))
-    columns += [(f"_lookup_{c.name}", "string") for c in table.columns]
+    columns += [(f"_lookup_{c.name}", "string") for c in table.columns if c.name in looked_up]
+    # Rows whose values failed a check stay in the stage with their first
+    # problem (DuckDB path) and are marked before anything is published.
+    columns += [(BAD_COLUMN, "string"), (BAD_REASON, "string"), (_KEY_HASH, "bigint")]
     return columns
+
+
+def _key_columns(table: Table, spec: SourceSpec) -> list[str]:
+    """The table's key columns that the source fills (the others are null alike)."""
+    return [c for c in table.key if c in spec.columns]
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
@@ -148,19 +167,23 @@ def _col(name: str, table: str | None = None) -> exp.Column:
 
 
 def _null_safe_match(columns: Sequence[str], left: str, right: str) -> exp.Expression:
-    return exp.and_(*[exp.NullSafeEQ(this=_col(c, left), expression=_col(c, right)) for c in columns])
-
-
-def _not_marked(alias: str | None = None) -> exp.Expression:
-    marked = exp.select(_col("_row")).from_(_MARKS)
-    return exp.Not(this=exp.In(this=_col("_row", alias), query=marked.subquery()))
+    return exp.and_(
+        *[exp.NullSafeEQ(this=_col(c, left), expression=_col(c, right)) for c in columns]
+    )
 
 
 class _Load:
     """One ``ingest`` run: the warehouse, the staging engine and the clock."""
 
-    def __init__(self, settings: Settings, base_dir: Path, warehouse: Warehouse, now: dt.datetime,
-                 strict: bool, progress: ProgressFn | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        base_dir: Path,
+        warehouse: Warehouse,
+        now: dt.datetime,
+        strict: bool,
+        progress: ProgressFn | None,
+    ) -> None:
         self.settings = settings
         self.base_dir = base_dir
         self.wh = warehouse
@@ -175,7 +198,11 @@ class _Load:
         else:
             self.engine = duckdb.connect()
             self.engine.execute("SET TimeZone = 'UTC'")
+            self.engine.execute("SET enable_progress_bar = false")
             self._own_engine = True
+        self._native = not self._own_engine
+        self._marked = 0
+        self._compiled: dict[tuple[str, pa.Schema], CompiledMapping] = {}
         self.load_id = ""
         self._quarantine: list[dict[str, Any]] = []
 
@@ -198,23 +225,11 @@ class _Load:
         with self.wh.transaction():
             self.wh.execute(exp.delete(stage))
             self.wh.execute(exp.delete(_MARKS))
-            compiled: dict[pa.Schema, CompiledMapping] = {}
-            for batch in read_batches(spec, source, self.settings.ingest.batch_rows):
-                result.rows_read += batch.rows.num_rows + len(batch.malformed)
-                for row in batch.malformed:
-                    self._reject(spec, source, row.row_number, None, row.text, "malformed_row",
-                                 row.message, {"line": row.text})
-                if batch.rows.num_rows:
-                    mapping = compiled.get(batch.rows.schema)
-                    if mapping is None:
-                        mapping = compile_mapping(
-                            spec, batch.rows.schema, now=self.now,
-                            future_tolerance_hours=self.settings.ingest.future_tolerance_hours,
-                        )
-                        compiled[batch.rows.schema] = mapping
-                    self._stage_batch(spec, source, batch, mapping, stage)
-                if self.progress is not None:
-                    self.progress(result)
+            self._marked = 0
+            if self._native and source.format == "parquet":
+                self._stage_parquet(spec, source, stage, result)
+            else:
+                self._stage_batches(spec, source, stage, result)
             self._check_and_publish(spec, source, table, stage, result)
             result.quarantined = len(self._quarantine)
             result.reasons = Counter(q["reason"] for q in self._quarantine)
@@ -227,64 +242,242 @@ class _Load:
                     problems=sample,
                 )
             self._flush_quarantine()
-            self.wh.append(LOADS_TABLE, pa.Table.from_pylist([{
-                "load_id": self.load_id, "source": spec.name, "target_table": spec.table,
-                "file": source.label, "fingerprint": print_fp, "rows_read": result.rows_read,
-                "rows_inserted": result.inserted, "rows_updated": result.updated,
-                "rows_quarantined": result.quarantined,
-                "accounts_created": result.accounts_created,
-                "started_at": started, "finished_at": dt.datetime.now(dt.UTC),
-            }], schema=arrow_schema(LOADS_TABLE)))
+            self.wh.append(
+                LOADS_TABLE,
+                pa.Table.from_pylist(
+                    [
+                        {
+                            "load_id": self.load_id,
+                            "source": spec.name,
+                            "target_table": spec.table,
+                            "file": source.label,
+                            "fingerprint": print_fp,
+                            "rows_read": result.rows_read,
+                            "rows_inserted": result.inserted,
+                            "rows_updated": result.updated,
+                            "rows_quarantined": result.quarantined,
+                            "accounts_created": result.accounts_created,
+                            "started_at": started,
+                            "finished_at": dt.datetime.now(dt.UTC),
+                        }
+                    ],
+                    schema=arrow_schema(LOADS_TABLE),
+                ),
+            )
         return result
 
-    # -- step 1: type a batch ----------------------------------------------------------
-    def _stage_batch(self, spec: SourceSpec, source: SourceFile, batch: Batch,
-                     mapping: CompiledMapping, stage: str) -> None:
+    # -- step 1: type the rows ---------------------------------------------------------
+    def _compile(self, spec: SourceSpec, schema: pa.Schema) -> CompiledMapping:
+        mapping = self._compiled.get((spec.name, schema))
+        if mapping is None:
+            mapping = compile_mapping(
+                spec,
+                schema,
+                now=self.now,
+                future_tolerance_hours=self.settings.ingest.future_tolerance_hours,
+            )
+            self._compiled[(spec.name, schema)] = mapping
+        return mapping
+
+    def _staged_columns(self, mapping: CompiledMapping) -> list[str]:
+        columns = [c for c in mapping.columns if c not in mapping.lookups]
+        return columns + [f"_lookup_{name}" for name in mapping.lookups]
+
+    def _insert_typed(self, spec: SourceSpec, mapping: CompiledMapping, stage: str) -> None:
+        """DuckDB: type every row straight into the stage, bad ones with their problem.
+
+        Each row also gets a hash of its key, computed while the row is at
+        hand, so that finding duplicate keys later groups one integer column.
+        """
+        columns = self._staged_columns(mapping)
+        # Looked-up columns are filled later: the hash covers the rest of the
+        # key, which only widens the candidates the exact check looks at.
+        key = [c for c in _key_columns(TABLES[spec.table], spec) if c not in mapping.lookups]
+        # Shifted right by one bit: an unsigned 64-bit hash fits a BIGINT.
+        key_hash = exp.cast(
+            exp.BitwiseRightShift(
+                this=exp.func("HASH", *[_col(c) for c in key] or [exp.Literal.number(0)]),
+                expression=exp.Literal.number(1),
+            ),
+            "BIGINT",
+        )
+        typed = exp.select(
+            *[_col(c) for c in columns],
+            exp.alias_(_col(_ROW_NUMBER), "_row"),
+            _col(BAD_COLUMN),
+            _col(BAD_REASON),
+            exp.alias_(key_hash, _KEY_HASH),
+        ).from_(mapping.query.subquery("_cw_all"))
+        names = [*columns, "_row", BAD_COLUMN, BAD_REASON, _KEY_HASH]
+        self.wh.execute(
+            exp.insert(typed, stage, columns=[exp.to_identifier(c, quoted=True) for c in names])
+        )
+
+    def _bad_rows(
+        self,
+        mapping: CompiledMapping,
+        stage: str,
+        first: int | None = None,
+        last: int | None = None,
+    ) -> list[dict[str, Any]]:
+        where = _col(BAD_REASON).is_(exp.null()).not_()
+        if first is not None and last is not None:
+            where = exp.and_(
+                where,
+                exp.Between(
+                    this=_col("_row"), low=exp.Literal.number(first), high=exp.Literal.number(last)
+                ),
+            )
+        query = (
+            exp.select(
+                *[_col(c) for c in mapping.columns if c not in mapping.lookups],
+                _col("_row"),
+                _col(BAD_COLUMN),
+                _col(BAD_REASON),
+            )
+            .from_(stage)
+            .where(where)
+        )
+        return self.wh.query(query.order_by(_col("_row"))).to_pylist()
+
+    def _stage_batches(
+        self, spec: SourceSpec, source: SourceFile, stage: str, result: FileLoad
+    ) -> None:
+        for batch in read_batches(spec, source, self.settings.ingest.batch_rows):
+            result.rows_read += batch.rows.num_rows + len(batch.malformed)
+            for row in batch.malformed:
+                self._reject(
+                    spec,
+                    source,
+                    row.row_number,
+                    None,
+                    row.text,
+                    "malformed_row",
+                    row.message,
+                    {"line": row.text},
+                )
+            if batch.rows.num_rows:
+                self._stage_batch(
+                    spec, source, batch, self._compile(spec, batch.rows.schema), stage
+                )
+            if self.progress is not None:
+                self.progress(result)
+
+    def _stage_batch(
+        self,
+        spec: SourceSpec,
+        source: SourceFile,
+        batch: Batch,
+        mapping: CompiledMapping,
+        stage: str,
+    ) -> None:
         rows = batch.rows.append_column(INDEX_COLUMN, pa.array(np.arange(batch.rows.num_rows)))
         rows = rows.append_column(_ROW_NUMBER, pa.array(batch.row_numbers, type=pa.int64()))
-        staged_columns = [c for c in mapping.columns if c not in mapping.lookups]
-        staged_columns += [f"_lookup_{name}" for name in mapping.lookups]
         self.engine.register(BATCH_VIEW, rows)
         try:
-            if not self._own_engine:
-                # DuckDB warehouse: type the batch once into a temporary table
-                # and stage its good rows without a round trip through Python.
-                self.engine.execute(
-                    exp.Create(this=exp.to_table(_TYPED), kind="TABLE", replace=True,
-                               properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-                               expression=mapping.query).sql(dialect="duckdb")
+            if self._native:
+                # DuckDB warehouse: one pass from the Arrow batch into the
+                # stage, with no round trip through Python.
+                self._insert_typed(spec, mapping, stage)
+                bad = self._bad_rows(
+                    mapping, stage, int(batch.row_numbers[0]), int(batch.row_numbers[-1])
                 )
-                bad = self.engine.execute(
-                    exp.select("*").from_(_TYPED).where(_col("_cw_bad")).sql(dialect="duckdb")
-                ).to_arrow_table()
-                good = exp.select(*[_col(c) for c in staged_columns],
-                                  exp.alias_(_col(_ROW_NUMBER), "_row")).from_(_TYPED).where(
-                    exp.Not(this=_col("_cw_bad")))
-                self.wh.execute(exp.insert(good, stage, columns=[
-                    exp.to_identifier(c, quoted=True) for c in [*staged_columns, "_row"]]))
             else:
                 typed = self.engine.execute(mapping.query.sql(dialect="duckdb")).to_arrow_table()
                 bad_mask = typed.column("_cw_bad")
-                bad = typed.filter(bad_mask)
                 good_rows = typed.filter(pc.invert(bad_mask))
-                staged = good_rows.select(staged_columns).append_column(
-                    "_row", good_rows.column(_ROW_NUMBER))
+                staged = good_rows.select(self._staged_columns(mapping)).append_column(
+                    "_row", good_rows.column(_ROW_NUMBER)
+                )
                 self.wh.append(stage, staged)
+                bad = (
+                    typed.filter(bad_mask)
+                    .rename_columns(["_row" if c == _ROW_NUMBER else c for c in typed.column_names])
+                    .to_pylist()
+                )
         finally:
             self.engine.unregister(BATCH_VIEW)
-        if bad.num_rows:
-            self._reject_typed(spec, source, batch, mapping, bad)
+        if bad:
+            positions = np.searchsorted(batch.row_numbers, [row["_row"] for row in bad])
+            raw = batch.rows.take(pa.array(positions)).to_pylist()
+            self._reject_typed(spec, source, mapping, bad, raw)
 
-    def _reject_typed(self, spec: SourceSpec, source: SourceFile, batch: Batch,
-                      mapping: CompiledMapping, bad: pa.Table) -> None:
+    def _stage_parquet(
+        self, spec: SourceSpec, source: SourceFile, stage: str, result: FileLoad
+    ) -> None:
+        """DuckDB reads Parquet itself: in parallel, in bounded memory, in one statement."""
+        assert source.path is not None
+        mapping = self._compile(spec, pq.read_schema(source.path))
+        scan = exp.func(
+            "READ_PARQUET",
+            exp.Literal.string(str(source.path)),
+            exp.EQ(this=exp.var("file_row_number"), expression=exp.true()),
+        )
+        view = exp.select(
+            exp.Star(except_=[exp.column("file_row_number")]),
+            exp.alias_(exp.column("file_row_number"), INDEX_COLUMN),
+            exp.alias_(
+                exp.Add(this=exp.column("file_row_number"), expression=exp.Literal.number(1)),
+                _ROW_NUMBER,
+            ),
+        ).from_(scan)
+        self.engine.execute(
+            exp.Create(
+                this=exp.to_table(BATCH_VIEW),
+                kind="VIEW",
+                replace=True,
+                properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+                expression=view,
+            ).sql(dialect="duckdb")
+        )
+        try:
+            self._insert_typed(spec, mapping, stage)
+        finally:
+            self.engine.execute(
+                exp.Drop(tables=[exp.to_table(BATCH_VIEW)], kind="VIEW", exists=True).sql(
+                    dialect="duckdb"
+                )
+            )
+        result.rows_read = pq.ParquetFile(source.path).metadata.num_rows
+        bad = self._bad_rows(mapping, stage)
+        if bad:
+            numbers = pa.table({"n": pa.array([row["_row"] - 1 for row in bad], pa.int64())})
+            self.engine.register("_cw_bad_numbers", numbers)
+            try:
+                raw_query = (
+                    exp.select(exp.Star(except_=[exp.column("file_row_number")]))
+                    .from_(scan)
+                    .where(
+                        exp.In(
+                            this=exp.column("file_row_number"),
+                            query=exp.select("n").from_("_cw_bad_numbers").subquery(),
+                        )
+                    )
+                    .order_by(exp.column("file_row_number"))
+                )
+                raw = (
+                    self.engine.execute(raw_query.sql(dialect="duckdb"))
+                    .to_arrow_table()
+                    .to_pylist()
+                )
+            finally:
+                self.engine.unregister("_cw_bad_numbers")
+            self._reject_typed(spec, source, mapping, bad, raw)
+        if self.progress is not None:
+            self.progress(result)
+
+    def _reject_typed(
+        self,
+        spec: SourceSpec,
+        source: SourceFile,
+        mapping: CompiledMapping,
+        bad: list[dict[str, Any]],
+        raw: list[dict[str, Any]],
+    ) -> None:
+        """Quarantine rows whose values failed a check, with their source record."""
         table = TABLES[spec.table]
-        why_columns = [c for c in bad.column_names if c.startswith("_why_")]
-        raw = batch.rows
-        for row in bad.to_pylist():
-            column = next(c.removeprefix("_why_") for c in why_columns if row[c] is not None)
-            reason = row[f"_why_{column}"]
-            position = int(row[INDEX_COLUMN])
-            record = {name: raw.column(name)[position].as_py() for name in raw.column_names}
+        for row, record in zip(bad, raw, strict=True):
+            column, reason = row[BAD_COLUMN], row[BAD_REASON]
             used = mapping.sources.get(column, ())
             if reason in ("unparseable", "missing_value") and used:
                 values = [record.get(n) for n in used]
@@ -294,23 +487,45 @@ class _Load:
             target = table.column(column)
             start = next((s for s, e in table.ordered_pairs if e == column), "")
             message = _MESSAGES[reason].format(
-                column=column, value=value, type=target.type, hint=_HINTS.get(target.type, ""),
-                minimum=target.minimum, choices=", ".join(target.choices or ()),
-                now=self.now.isoformat(timespec="seconds"), start=start,
+                column=column,
+                value=value,
+                type=target.type,
+                hint=_HINTS.get(target.type, ""),
+                minimum=target.minimum,
+                choices=", ".join(target.choices or ()),
+                now=self.now.isoformat(timespec="seconds"),
+                start=start,
             )
-            self._reject(spec, source, int(batch.row_numbers[position]), column, value, reason,
-                         message, record)
+            self._reject(spec, source, int(row["_row"]), column, value, reason, message, record)
 
-    def _reject(self, spec: SourceSpec, source: SourceFile, row_number: int, column: str | None,
-                value: Any, reason: str, message: str, record: dict[str, Any]) -> None:
-        self._quarantine.append({
-            "load_id": self.load_id, "source": spec.name, "target_table": spec.table,
-            "file": source.label, "row_number": row_number, "column_name": column,
-            "value": None if value is None else (value if isinstance(value, str) else json.dumps(value, default=str)),
-            "reason": reason, "message": message,
-            "record": json.dumps(record, default=str, ensure_ascii=False),
-            "quarantined_at": self.now,
-        })
+    def _reject(
+        self,
+        spec: SourceSpec,
+        source: SourceFile,
+        row_number: int,
+        column: str | None,
+        value: Any,
+        reason: str,
+        message: str,
+        record: dict[str, Any],
+    ) -> None:
+        self._quarantine.append(
+            {
+                "load_id": self.load_id,
+                "source": spec.name,
+                "target_table": spec.table,
+                "file": source.label,
+                "row_number": row_number,
+                "column_name": column,
+                "value": None
+                if value is None
+                else (value if isinstance(value, str) else json.dumps(value, default=str)),
+                "reason": reason,
+                "message": message,
+                "record": json.dumps(record, default=str, ensure_ascii=False),
+                "quarantined_at": self.now,
+            }
+        )
 
     def _flush_quarantine(self) -> None:
         if self._quarantine:
@@ -322,11 +537,31 @@ class _Load:
     # -- steps 2 and 3: check against the warehouse, publish ----------------------------
     def _mark(self, query: exp.Select) -> None:
         """Insert (_row, reason, detail) rows into the marks table."""
-        self.wh.execute(exp.insert(query, _MARKS, columns=["_row", "reason", "detail"]))
+        changed = self.wh.execute(exp.insert(query, _MARKS, columns=["_row", "reason", "detail"]))
+        # A driver that cannot count is taken to have marked something.
+        self._marked += changed if changed >= 0 else 1
 
-    def _check_and_publish(self, spec: SourceSpec, source: SourceFile, table: Table,
-                           stage: str, result: FileLoad) -> None:
+    def _unmarked(self, alias: str) -> exp.Expression:
+        """Rows of ``alias`` not yet marked; no test at all while nothing is."""
+        if not self._marked:
+            return exp.true()
+        marked = (
+            exp.select(exp.Literal.number(1))
+            .from_(exp.to_table(_MARKS).as_("m"))
+            .where(_col("_row", "m").eq(_col("_row", alias)))
+        )
+        return exp.Not(this=exp.Exists(this=marked))
+
+    def _check_and_publish(
+        self, spec: SourceSpec, source: SourceFile, table: Table, stage: str, result: FileLoad
+    ) -> None:
         mapped = [c for c in table.column_names if c in spec.columns]
+        # Rows that failed a value check are already quarantined: keep them out.
+        self._mark(
+            exp.select(_col("_row"), exp.Literal.string(_VALUE_MARK), exp.null())
+            .from_(stage)
+            .where(_col(BAD_REASON).is_(exp.null()).not_())
+        )
         for name, (other, on, column) in self._lookups(spec).items():
             found = (
                 exp.select(exp.func("MIN", _col(column, "t")))
@@ -335,48 +570,80 @@ class _Load:
             )
             self.wh.execute(exp.update(stage, {name: found.subquery()}))
             self._mark(
-                exp.select(_col("_row"), exp.Literal.string("lookup_failed"), _col(f"_lookup_{name}"))
-                .from_(stage).where(_col(name).is_(exp.null()))
+                exp.select(
+                    _col("_row"), exp.Literal.string("lookup_failed"), _col(f"_lookup_{name}")
+                )
+                .from_(stage)
+                .where(_col(name).is_(exp.null()))
             )
         if table.references_accounts:
             self._check_accounts(spec, table, stage, result)
         # Duplicate keys inside this load: the first occurrence stays.
-        key = [c for c in table.key if c in mapped]
-        candidates = exp.select("*").from_(stage).where(_not_marked())
-        if self.wh.dialect == "duckdb":
+        key = _key_columns(table, spec)
+        candidates = exp.select("*").from_(exp.to_table(stage).as_("s")).where(self._unmarked("s"))
+        if self._native:
             # Only rows whose key hash repeats can be duplicates: a cheap
             # aggregate on one integer spares the window over every row.
-            key_hash = exp.func("HASH", *[_col(c) for c in key])
-            repeated = (exp.select(exp.alias_(key_hash, "h")).from_(stage).group_by(key_hash)
-                        .having(exp.func("COUNT", exp.Star()) > 1))
-            candidates = candidates.where(exp.In(this=key_hash.copy(), query=repeated.subquery()))
+            repeated = (
+                exp.select(_col(_KEY_HASH))
+                .from_(stage)
+                .group_by(_col(_KEY_HASH))
+                .having(exp.func("COUNT", exp.Star()) > 1)
+            )
+            candidates = candidates.where(
+                exp.In(this=_col(_KEY_HASH, "s"), query=repeated.subquery())
+            )
         window = exp.select(
             _col("_row"),
-            exp.alias_(exp.Window(this=exp.func("ROW_NUMBER"), partition_by=[_col(c) for c in key],
-                                  order=exp.Order(expressions=[exp.Ordered(this=_col("_row"))])), "rn"),
-            exp.alias_(exp.Window(this=exp.func("MIN", _col("_row")), partition_by=[_col(c) for c in key]), "first_row"),
+            exp.alias_(
+                exp.Window(
+                    this=exp.func("ROW_NUMBER"),
+                    partition_by=[_col(c) for c in key],
+                    order=exp.Order(expressions=[exp.Ordered(this=_col("_row"))]),
+                ),
+                "rn",
+            ),
+            exp.alias_(
+                exp.Window(this=exp.func("MIN", _col("_row")), partition_by=[_col(c) for c in key]),
+                "first_row",
+            ),
         ).from_(candidates.subquery("c"))
         self._mark(
-            exp.select(_col("_row"), exp.Literal.string("duplicate_in_load"),
-                       exp.cast(_col("first_row"), "VARCHAR"))
-            .from_(window.subquery("d")).where(exp.column("rn").neq(1))
+            exp.select(
+                _col("_row"),
+                exp.Literal.string("duplicate_in_load"),
+                exp.cast(_col("first_row"), "VARCHAR"),
+            )
+            .from_(window.subquery("d"))
+            .where(exp.column("rn").neq(1))
         )
         if not table.mutable:
-            present = exp.select(exp.Literal.number(1)).from_(exp.to_table(table.name).as_("t")).where(
-                _null_safe_match(key, "t", "s"))
+            present = (
+                exp.select(exp.Literal.number(1))
+                .from_(exp.to_table(table.name).as_("t"))
+                .where(_null_safe_match(key, "t", "s"))
+            )
             self._mark(
                 exp.select(_col("_row", "s"), exp.Literal.string("duplicate_loaded"), exp.null())
                 .from_(exp.to_table(stage).as_("s"))
-                .where(exp.and_(exp.Exists(this=present), _not_marked("s")))
+                .where(exp.and_(exp.Exists(this=present), self._unmarked("s")))
             )
         self._collect_marks(spec, source, table, stage, mapped, key)
         if table.mutable:
-            replaced = exp.select(exp.Literal.number(1)).from_(exp.to_table(stage).as_("s")).where(
-                exp.and_(_null_safe_match(key, "s", table.name), _not_marked("s")))
-            result.updated = max(self.wh.execute(exp.delete(table.name, where=exp.Exists(this=replaced))), 0)
+            replaced = (
+                exp.select(exp.Literal.number(1))
+                .from_(exp.to_table(stage).as_("s"))
+                .where(exp.and_(_null_safe_match(key, "s", table.name), self._unmarked("s")))
+            )
+            result.updated = max(
+                self.wh.execute(exp.delete(table.name, where=exp.Exists(this=replaced))), 0
+            )
         insert = exp.insert(
-            exp.select(*[_col(c) for c in mapped]).from_(stage).where(_not_marked()),
-            table.name, columns=[exp.to_identifier(c, quoted=True) for c in mapped],
+            exp.select(*[_col(c, "s") for c in mapped])
+            .from_(exp.to_table(stage).as_("s"))
+            .where(self._unmarked("s")),
+            table.name,
+            columns=[exp.to_identifier(c, quoted=True) for c in mapped],
         )
         inserted = self.wh.execute(insert)
         result.inserted = max(inserted - result.updated, 0)
@@ -384,14 +651,15 @@ class _Load:
     def _lookups(self, spec: SourceSpec) -> dict[str, tuple[str, str, str]]:
         return {
             name: (m.lookup.table, m.lookup.on, m.lookup.column)
-            for name, m in spec.columns.items() if m.lookup is not None
+            for name, m in spec.columns.items()
+            if m.lookup is not None
         }
 
     def _check_accounts(self, spec: SourceSpec, table: Table, stage: str, result: FileLoad) -> None:
         policy = spec.unknown_account or table.unknown_account
-        missing = exp.Not(this=exp.Exists(
-            this=exp.select(exp.Literal.number(1)).from_(exp.to_table("accounts").as_("a"))
-            .where(_col("account_id", "a").eq(_col("account_id", "s")))))
+        # A left join rather than NOT EXISTS: one hash join over the stage.
+        missing = _col("account_id", "a").is_(exp.null())
+        on = _col("account_id", "a").eq(_col("account_id", "s"))
         if policy == "create":
             when = table.time_column
             first_seen: exp.Expression = exp.null()
@@ -402,24 +670,51 @@ class _Load:
             new_accounts = (
                 exp.select(_col("account_id", "s"), exp.alias_(first_seen, "created_at"))
                 .from_(exp.to_table(stage).as_("s"))
-                .where(exp.and_(missing, _not_marked("s"), _col("account_id", "s").is_(exp.null()).not_()))
+                .join(exp.to_table("accounts").as_("a"), on=on, join_type="LEFT")
+                .where(
+                    exp.and_(
+                        missing, self._unmarked("s"), _col("account_id", "s").is_(exp.null()).not_()
+                    )
+                )
                 .group_by(_col("account_id", "s"))
             )
-            result.accounts_created = max(self.wh.execute(
-                exp.insert(new_accounts, "accounts", columns=["account_id", "created_at"])), 0)
+            result.accounts_created = max(
+                self.wh.execute(
+                    exp.insert(new_accounts, "accounts", columns=["account_id", "created_at"])
+                ),
+                0,
+            )
         else:
             self._mark(
-                exp.select(_col("_row", "s"), exp.Literal.string("unknown_account"), _col("account_id", "s"))
-                .from_(exp.to_table(stage).as_("s")).where(exp.and_(missing, _not_marked("s")))
+                exp.select(
+                    _col("_row", "s"),
+                    exp.Literal.string("unknown_account"),
+                    _col("account_id", "s"),
+                )
+                .from_(exp.to_table(stage).as_("s"))
+                .join(exp.to_table("accounts").as_("a"), on=on, join_type="LEFT")
+                .where(exp.and_(missing, self._unmarked("s")))
             )
 
-    def _collect_marks(self, spec: SourceSpec, source: SourceFile, table: Table, stage: str,
-                       mapped: list[str], key: list[str]) -> None:
+    def _collect_marks(
+        self,
+        spec: SourceSpec,
+        source: SourceFile,
+        table: Table,
+        stage: str,
+        mapped: list[str],
+        key: list[str],
+    ) -> None:
         rows = self.wh.query(
-            exp.select(*[_col(c, "s") for c in mapped], _col("_row", "s"), _col("reason", "m"),
-                       _col("detail", "m"))
+            exp.select(
+                *[_col(c, "s") for c in mapped],
+                _col("_row", "s"),
+                _col("reason", "m"),
+                _col("detail", "m"),
+            )
             .from_(exp.to_table(stage).as_("s"))
             .join(exp.to_table(_MARKS).as_("m"), on=_col("_row", "s").eq(_col("_row", "m")))
+            .where(_col("reason", "m").neq(exp.Literal.string(_VALUE_MARK)))
             .order_by(_col("_row", "s"))
         )
         for row in rows.to_pylist():
@@ -433,10 +728,16 @@ class _Load:
                 message = f"already loaded: {table.name} has a row with the same {', '.join(key)}"
             elif reason == "unknown_account":
                 column, value = "account_id", detail
-                message = (f"account {detail!r} is not in accounts; load accounts first, or set "
-                           "unknown_account = 'create' on the source")
+                message = (
+                    f"account {detail!r} is not in accounts; load accounts first, or set "
+                    "unknown_account = 'create' on the source"
+                )
             else:  # lookup_failed
-                column = next(n for n, m in spec.columns.items() if m.lookup is not None and row.get(n) is None)
+                column = next(
+                    n
+                    for n, m in spec.columns.items()
+                    if m.lookup is not None and row.get(n) is None
+                )
                 lookup = spec.columns[column].lookup
                 assert lookup is not None
                 value = detail
@@ -447,22 +748,32 @@ class _Load:
 def _fill_account_dates(wh: Warehouse) -> None:
     """Accounts loaded without a signup time take their first subscription or event."""
     for other, when in (("subscriptions", "started_at"), ("events", "event_time")):
-        first = (exp.select(exp.func("MIN", _col(when, "o"))).from_(exp.to_table(other).as_("o"))
-                 .where(_col("account_id", "o").eq(_col("account_id", "accounts"))))
-        wh.execute(exp.update("accounts", {"created_at": first.subquery()},
-                              where=_col("created_at").is_(exp.null())))
+        first = (
+            exp.select(exp.func("MIN", _col(when, "o")))
+            .from_(exp.to_table(other).as_("o"))
+            .where(_col("account_id", "o").eq(_col("account_id", "accounts")))
+        )
+        wh.execute(
+            exp.update(
+                "accounts",
+                {"created_at": first.subquery()},
+                where=_col("created_at").is_(exp.null()),
+            )
+        )
 
 
 @contextlib.contextmanager
-def _stages(wh: Warehouse, tables: set[str]) -> Iterator[None]:
+def _stages(wh: Warehouse, specs: Sequence[SourceSpec]) -> Iterator[None]:
     # Created outside any transaction: on MySQL, DDL commits implicitly.
     wh.create_table(_MARKS, [("_row", "bigint"), ("reason", "string"), ("detail", "string")])
     # DuckDB keeps temporary tables in memory, spilling past its limit: the
     # staging never touches the database file.
     temporary = wh.dialect == "duckdb"
+    tables = {spec.table for spec in specs}
     for name in tables:
         wh.drop_table(_stage_name(name))
-        wh.create_table(_stage_name(name), _stage_columns(TABLES[name]), temporary=temporary)
+        columns = _stage_columns(TABLES[name], [spec for spec in specs if spec.table == name])
+        wh.create_table(_stage_name(name), columns, temporary=temporary)
     try:
         yield
     finally:
@@ -528,9 +839,11 @@ def ingest(
     chosen.sort(key=lambda s: LOAD_ORDER.index(s.table))
     warehouse.ensure_schema()
     report = IngestReport()
-    run = _Load(settings, Path(base_dir), warehouse, now or dt.datetime.now(dt.UTC), strict, progress)
+    run = _Load(
+        settings, Path(base_dir), warehouse, now or dt.datetime.now(dt.UTC), strict, progress
+    )
     try:
-        with _stages(warehouse, {s.table for s in chosen}):
+        with _stages(warehouse, chosen):
             outer = warehouse.transaction() if strict else contextlib.nullcontext()
             with outer:
                 for spec in chosen:
@@ -539,7 +852,9 @@ def ingest(
                     except ChurnwatchError as exc:
                         if strict:
                             raise
-                        report.files.append(FileLoad(spec.name, spec.table, spec.path or "", error=str(exc)))
+                        report.files.append(
+                            FileLoad(spec.name, spec.table, spec.path or "", error=str(exc))
+                        )
                         continue
                     for source in files:
                         try:
@@ -549,7 +864,9 @@ def ingest(
                         except ChurnwatchError as exc:
                             if strict:
                                 raise
-                            report.files.append(FileLoad(spec.name, spec.table, source.label, error=str(exc)))
+                            report.files.append(
+                                FileLoad(spec.name, spec.table, source.label, error=str(exc))
+                            )
                 with warehouse.transaction():
                     _fill_account_dates(warehouse)
     finally:

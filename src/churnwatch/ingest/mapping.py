@@ -28,12 +28,23 @@ from churnwatch.config import ColumnMapping, SourceSpec
 from churnwatch.errors import MappingError
 from churnwatch.schema import TABLES, Column, ColumnType
 
-__all__ = ["BATCH_VIEW", "INDEX_COLUMN", "ROW_NUMBER_COLUMN", "CompiledMapping", "compile_mapping"]
+__all__ = [
+    "BAD_COLUMN",
+    "BAD_REASON",
+    "BATCH_VIEW",
+    "INDEX_COLUMN",
+    "ROW_NUMBER_COLUMN",
+    "CompiledMapping",
+    "compile_mapping",
+]
 
 #: Name under which a batch is visible to the query.
 BATCH_VIEW = "_cw_batch"
 #: Position of a row within its batch, added before the query runs.
 INDEX_COLUMN = "_cw_idx"
+#: The first column with a problem, and the problem, of each row.
+BAD_COLUMN = "_bad_column"
+BAD_REASON = "_bad_reason"
 #: Number of the row among its file's data rows, added before the query runs.
 ROW_NUMBER_COLUMN = "_cw_row_number"
 
@@ -74,7 +85,9 @@ def _ref(name: str) -> exp.Column:
 
 def _text(node: exp.Expression, arrow_type: pa.DataType | None) -> exp.Expression:
     """Raw value as trimmed text, empty text being no value."""
-    if arrow_type is not None and not (pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)):
+    if arrow_type is not None and not (
+        pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    ):
         node = exp.cast(node, "VARCHAR")
     trimmed = exp.Trim(this=node, expression=exp.Literal.string(_BLANKS))
     return exp.func("NULLIF", trimmed, exp.Literal.string(""))
@@ -155,7 +168,9 @@ class _Compiler:
         return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
 
     # -- typed values ------------------------------------------------------------
-    def timestamp(self, node: exp.Expression, arrow_type: pa.DataType | None, mapping: ColumnMapping) -> exp.Expression:
+    def timestamp(
+        self, node: exp.Expression, arrow_type: pa.DataType | None, mapping: ColumnMapping
+    ) -> exp.Expression:
         zone = self.spec.timezone
         if mapping.transform in ("epoch_s", "epoch_ms", "epoch_us"):
             divisor = {"epoch_s": 1, "epoch_ms": 1_000, "epoch_us": 1_000_000}[mapping.transform]
@@ -170,7 +185,9 @@ class _Compiler:
             return self.localize(node)
         if arrow_type is not None and pa.types.is_date(arrow_type):
             return self.localize(exp.cast(node, "TIMESTAMP"))
-        if arrow_type is not None and (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)):
+        if arrow_type is not None and (
+            pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
+        ):
             raise MappingError(
                 f"source {self.spec.name!r}: a timestamp is mapped from a number column; "
                 "set transform = 'epoch_s', 'epoch_ms' or 'epoch_us'"
@@ -199,7 +216,9 @@ class _Compiler:
             return exp.cast(naive, "TIMESTAMPTZ")
         return exp.func("TIMEZONE", exp.Literal.string(self.spec.timezone), naive)
 
-    def typed(self, target: Column, mapping: ColumnMapping) -> tuple[exp.Expression, exp.Expression | None, tuple[str, ...]]:
+    def typed(
+        self, target: Column, mapping: ColumnMapping
+    ) -> tuple[exp.Expression, exp.Expression | None, tuple[str, ...]]:
         """The typed value, the 'a value was given' condition, and the source columns."""
         if mapping.value is not None:
             node: exp.Expression = _lit(mapping.value)
@@ -216,8 +235,12 @@ class _Compiler:
             return exp.func("JSON_OBJECT", *pairs), None, tuple(names)
         if mapping.seconds_between is not None:
             start_name, end_name = mapping.seconds_between
-            start = self.timestamp(self.source_column(start_name, target.name), self.types[start_name], mapping)
-            end = self.timestamp(self.source_column(end_name, target.name), self.types[end_name], mapping)
+            start = self.timestamp(
+                self.source_column(start_name, target.name), self.types[start_name], mapping
+            )
+            end = self.timestamp(
+                self.source_column(end_name, target.name), self.types[end_name], mapping
+            )
             seconds = exp.Sub(this=exp.func("EPOCH", end), expression=exp.func("EPOCH", start))
             given = exp.and_(
                 _text(_ref(start_name), self.types[start_name]).is_(exp.null()).not_(),
@@ -238,7 +261,9 @@ class _Compiler:
         try:
             tree = sqlglot.parse_one(text, read="duckdb")
         except sqlglot.errors.ParseError as exc:
-            raise MappingError(f"source {self.spec.name!r}: expr for {target} is not SQL: {exc}") from None
+            raise MappingError(
+                f"source {self.spec.name!r}: expr for {target} is not SQL: {exc}"
+            ) from None
         if tree.find(exp.Select, exp.Subquery, exp.Table, exp.Command) is not None:
             raise MappingError(
                 f"source {self.spec.name!r}: expr for {target} may use columns, operators "
@@ -249,32 +274,51 @@ class _Compiler:
             name = column.name
             clean = _text(self.source_column(name, target), self.types[name])
             # Text columns are cast to numbers where arithmetic needs them.
-            if self.is_text(name) and isinstance(column.parent, exp.Binary) and not isinstance(
-                column.parent, exp.Predicate | exp.DPipe
+            if (
+                self.is_text(name)
+                and isinstance(column.parent, exp.Binary)
+                and not isinstance(column.parent, exp.Predicate | exp.DPipe)
             ):
                 clean = exp.TryCast(this=clean, to=exp.DataType.build("DOUBLE"))
             column.replace(clean)
             names.append(name)
         return tree, tuple(dict.fromkeys(names))
 
-    def cast(self, target: Column, node: exp.Expression, arrow_type: pa.DataType | None, mapping: ColumnMapping) -> exp.Expression:
+    def cast(
+        self,
+        target: Column,
+        node: exp.Expression,
+        arrow_type: pa.DataType | None,
+        mapping: ColumnMapping,
+    ) -> exp.Expression:
         kind: ColumnType = target.type
-        is_text = arrow_type is None or pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+        is_text = (
+            arrow_type is None
+            or pa.types.is_string(arrow_type)
+            or pa.types.is_large_string(arrow_type)
+        )
         if mapping.values:
             text = _text(node, arrow_type)
             node = exp.Case(
-                ifs=[exp.If(this=text.eq(exp.Literal.string(k)), true=_lit(v)) for k, v in mapping.values.items()],
+                ifs=[
+                    exp.If(this=text.eq(exp.Literal.string(k)), true=_lit(v))
+                    for k, v in mapping.values.items()
+                ],
                 default=text,
             )
             arrow_type, is_text = None, True
         if kind == "timestamp":
             return self.timestamp(node, arrow_type, mapping)
         if kind == "date":
-            if arrow_type is not None and (pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)):
+            if arrow_type is not None and (
+                pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)
+            ):
                 return exp.cast(node, "DATE")
             text = _text(node, arrow_type) if arrow_type is not None else node
             if mapping.format:
-                return exp.cast(exp.func("TRY_STRPTIME", text, exp.Literal.string(mapping.format)), "DATE")
+                return exp.cast(
+                    exp.func("TRY_STRPTIME", text, exp.Literal.string(mapping.format)), "DATE"
+                )
             return exp.func(
                 "COALESCE",
                 exp.TryCast(this=text, to=exp.DataType.build("DATE")),
@@ -289,10 +333,19 @@ class _Compiler:
             trues = tuple(v.lower() for v in (mapping.true_values or _TRUE))
             falses = tuple(v.lower() for v in (mapping.false_values or _FALSE))
             return exp.Case(
-                ifs=[exp.If(this=_in(text, trues), true=exp.true()), exp.If(this=_in(text, falses), true=exp.false())]
+                ifs=[
+                    exp.If(this=_in(text, trues), true=exp.true()),
+                    exp.If(this=_in(text, falses), true=exp.false()),
+                ]
             )
         if kind in ("double", "bigint"):
-            value = node if (arrow_type is not None and not is_text) else _text(node, arrow_type) if arrow_type is not None else node
+            value = (
+                node
+                if (arrow_type is not None and not is_text)
+                else _text(node, arrow_type)
+                if arrow_type is not None
+                else node
+            )
             number = exp.TryCast(this=value, to=exp.DataType.build("DOUBLE"))
             if mapping.scale is not None:
                 number = _scaled(number, mapping.scale)
@@ -348,7 +401,9 @@ def compile_mapping(
         target = table.column(name)
         if mapping.lookup is not None:
             assert mapping.source is not None
-            key = _text(compiler.source_column(mapping.source, name), compiler.types[mapping.source])
+            key = _text(
+                compiler.source_column(mapping.source, name), compiler.types[mapping.source]
+            )
             selects.append(exp.alias_(key, f"_lookup_{name}", quoted=True))
             lookups[name] = (mapping.lookup.table, mapping.lookup.on, mapping.lookup.column)
             sources[name] = (mapping.source,)
@@ -358,14 +413,19 @@ def compile_mapping(
         typed_values[name] = value
         sources[name] = used
         columns.append(name)
-    for name, value in typed_values.items():
+    # Checks run in the table's column order: a row's first problem is the
+    # one reported.
+    for name in sorted(typed_values, key=table.column_names.index):
+        value = typed_values[name]
         target = table.column(name)
         selects.append(exp.alias_(value, name, quoted=True))
         value_ref = _ref(name)
         checks: list[exp.If] = []
         mapping = spec.columns[name]
         checkable = (
-            mapping.source is not None or mapping.expr is not None or mapping.seconds_between is not None
+            mapping.source is not None
+            or mapping.expr is not None
+            or mapping.seconds_between is not None
         )
         # Text read as text cannot fail to parse: only other types are checked.
         if checkable and not (target.type == "string" and mapping.expr is None):
@@ -380,25 +440,40 @@ def compile_mapping(
                 )
             )
         if target.required:
-            checks.append(exp.If(this=value_ref.is_(exp.null()), true=exp.Literal.string("missing_value")))
+            checks.append(
+                exp.If(this=value_ref.is_(exp.null()), true=exp.Literal.string("missing_value"))
+            )
         if target.minimum is not None:
-            checks.append(exp.If(this=value_ref < exp.Literal.number(target.minimum), true=exp.Literal.string("negative")))
+            checks.append(
+                exp.If(
+                    this=value_ref < exp.Literal.number(target.minimum),
+                    true=exp.Literal.string("negative"),
+                )
+            )
         if target.choices:
             checks.append(
                 exp.If(
-                    this=exp.In(this=value_ref, expressions=[exp.Literal.string(c) for c in target.choices]).not_(),
+                    this=exp.In(
+                        this=value_ref, expressions=[exp.Literal.string(c) for c in target.choices]
+                    ).not_(),
                     true=exp.Literal.string("invalid_choice"),
                 )
             )
         if name == table.time_column:
             limit = now + dt.timedelta(hours=future_tolerance_hours)
-            limit_value: exp.Expression = exp.cast(exp.Literal.string(limit.isoformat()), "TIMESTAMPTZ")
+            limit_value: exp.Expression = exp.cast(
+                exp.Literal.string(limit.isoformat()), "TIMESTAMPTZ"
+            )
             if target.type == "date":
                 limit_value = exp.cast(exp.Literal.string(limit.date().isoformat()), "DATE")
             checks.append(exp.If(this=value_ref > limit_value, true=exp.Literal.string("future")))
         for start, end in table.ordered_pairs:
             if name == end and start in typed_values:
-                checks.append(exp.If(this=value_ref < _ref(start), true=exp.Literal.string("end_before_start")))
+                checks.append(
+                    exp.If(
+                        this=value_ref < _ref(start), true=exp.Literal.string("end_before_start")
+                    )
+                )
         if checks:
             problems.append(exp.alias_(exp.Case(ifs=checks), f"_why_{name}", quoted=True))
     # Problem codes refer to typed columns by name, so they sit one level up.
@@ -412,6 +487,26 @@ def compile_mapping(
     why = [p.alias for p in problems]
     bad = exp.or_(*[_ref(w).is_(exp.null()).not_() for w in why]) if why else exp.false()
     outer = exp.select(exp.Star(), *problems).from_(inner.subquery("_cw_typed"))
-    query = exp.select(exp.Star(), exp.alias_(bad, "_cw_bad")).from_(outer.subquery("_cw_checked"))
+    first_column: exp.Expression = exp.null()
+    first_reason: exp.Expression = exp.null()
+    if why:
+        first_column = exp.Case(
+            ifs=[
+                exp.If(
+                    this=_ref(w).is_(exp.null()).not_(),
+                    true=exp.Literal.string(w.removeprefix("_why_")),
+                )
+                for w in why
+            ]
+        )
+        first_reason = (
+            exp.func("COALESCE", *[_ref(w) for w in why]) if len(why) > 1 else _ref(why[0])
+        )
+    query = exp.select(
+        exp.Star(),
+        exp.alias_(bad, "_cw_bad"),
+        exp.alias_(exp.cast(first_column, "VARCHAR"), BAD_COLUMN),
+        exp.alias_(exp.cast(first_reason, "VARCHAR"), BAD_REASON),
+    ).from_(outer.subquery("_cw_checked"))
     ordered = tuple(c for c in table.column_names if c in columns)
     return CompiledMapping(query=query, columns=ordered, lookups=lookups, sources=sources)

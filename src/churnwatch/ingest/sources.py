@@ -13,6 +13,7 @@ Memory stays bounded: CSV, Parquet, JSONL and database results are streamed
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import glob
 import gzip
 import hashlib
@@ -396,17 +397,35 @@ def _text_batch(
 
 def _read_sql(spec: SourceSpec, source: SourceFile, batch_rows: int) -> Iterator[Batch]:
     assert spec.url is not None
+    where = f"source {spec.name!r} ({_redact(spec.url)})"
     try:
-        engine = sa.create_engine(normalize_url(spec.url))
+        url = sa.engine.make_url(normalize_url(spec.url))
+        # A server that never answers must not hang the load.
+        timeout = {"connect_timeout": 10} if url.get_backend_name() in ("postgresql", "mysql") else {}
+        engine = sa.create_engine(url, connect_args=timeout)
+    except (sa.exc.SQLAlchemyError, ValueError) as exc:
+        raise SourceError(f"{where}: not a usable database URL: {_first_line(exc)}") from None
+    try:
         with engine.connect() as connection:
+            streamed = connection.execution_options(stream_results=True)
             if spec.query is not None:
-                statement: sa.Executable = sa.text(spec.query)
+                # Sent as written: neither ':name' nor '%' in it is a placeholder.
+                result = streamed.execution_options(no_parameters=True).exec_driver_sql(
+                    spec.query
+                )
             else:
                 assert spec.sql_table is not None
                 schema, _, name = spec.sql_table.rpartition(".")
-                table = sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=connection)
-                statement = sa.select(table)
-            result = connection.execution_options(stream_results=True).execute(statement)
+                try:
+                    table = sa.Table(
+                        name, sa.MetaData(), schema=schema or None, autoload_with=connection
+                    )
+                except sa.exc.NoSuchTableError:
+                    raise SourceError(
+                        f"{where}: the database has no table {spec.sql_table!r}; check "
+                        "sql_table (use schema.table for a table outside the default schema)"
+                    ) from None
+                result = streamed.execute(sa.select(table))
             names = list(result.keys())
             first = 1
             for chunk in result.partitions(batch_rows):
@@ -419,14 +438,41 @@ def _read_sql(spec: SourceSpec, source: SourceFile, batch_rows: int) -> Iterator
                     pa.table({n: pa.array([], type=pa.string()) for n in names}),
                     np.arange(0, dtype=np.int64),
                 )
-        engine.dispose()
     except sa.exc.SQLAlchemyError as exc:
-        message = str(exc).splitlines()[0]
-        raise SourceError(f"source {spec.name!r} ({source.label}): {message}") from None
+        what = "the query failed" if spec.query is not None else "cannot read the table"
+        raise SourceError(f"{where}: {what}: {_first_line(exc)}") from None
+    finally:
+        # Pooled connections closed now, not whenever the engine is collected.
+        engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's message in one line, without SQLAlchemy's wrapping."""
+    original = getattr(exc, "orig", None) or exc
+    args = getattr(original, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        text = args[1]  # PyMySQL errors are (code, message)
+    else:
+        text = str(original)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(original).__name__
 
 
 def _sql_values(column: tuple[Any, ...]) -> list[Any]:
-    # Decimals become floats (amounts), so one Arrow type holds the column.
+    # Decimals become floats (amounts), so one Arrow type holds the column;
+    # JSON that the driver parsed (Postgres json/jsonb) goes back to JSON text;
+    # other driver objects (UUID, interval, ...) are read as their text.
     from decimal import Decimal
 
-    return [float(v) if isinstance(v, Decimal) else v for v in column]
+    values: list[Any] = []
+    for value in column:
+        if isinstance(value, Decimal):
+            value = float(value)
+        elif isinstance(value, dict | list):
+            value = json.dumps(value, ensure_ascii=False)
+        elif value is not None and not isinstance(
+            value, str | int | float | bool | bytes | dt.date | dt.time
+        ):
+            value = str(value)
+        values.append(value)
+    return values

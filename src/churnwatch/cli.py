@@ -19,6 +19,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import (
+    TaskID,
     BarColumn,
     MofNCompleteColumn,
     Progress,
@@ -39,6 +40,7 @@ from churnwatch.config import (
 )
 from churnwatch.errors import ChurnwatchError, StrictLoadError
 from churnwatch.ingest import FileLoad, IngestReport, ingest
+from churnwatch.simulate import SimulationResult
 from churnwatch.status import WarehouseStatus, describe
 from churnwatch.warehouse import Warehouse, connect
 
@@ -188,7 +190,7 @@ def _simulate(
     end: str,
     events_per_account: float = 50.0,
     snapshot_days: int = 90,
-):  # type: ignore[no-untyped-def]
+) -> SimulationResult:
     from churnwatch.simulate import simulate as run_simulation
 
     with _progress() as progress:
@@ -230,7 +232,7 @@ def _ingest(
     settings: Settings, wh: Warehouse, project: Path, sources: list[str] | None, strict: bool | None
 ) -> IngestReport:
     with _progress() as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_batch(load: FileLoad) -> None:
             key = f"{load.source}:{load.file}"

@@ -60,7 +60,7 @@ def describe(warehouse: Warehouse) -> WarehouseStatus:
     tables: dict[str, TableStatus] = {}
     for name, table in TABLES.items():
         when = table.time_column
-        columns: list[exp.Expression] = [exp.func("COUNT", exp.Star())]
+        columns: list[exp.Expr] = [exp.func("COUNT", exp.Star())]
         if when is not None:
             column = exp.column(when, quoted=True)
             columns += [exp.func("MIN", column), exp.func("MAX", column)]

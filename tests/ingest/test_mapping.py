@@ -181,6 +181,7 @@ def test_typed_parquet_values_pass_through(tmp_path: Path) -> None:
         ({"created_at": "nope"}, r"column 'nope' \(mapped to created_at\) is not in the data; it has: id, t"),
         ({"created_at": {"expr": "(SELECT 1)"}}, r"expr for created_at may use columns, operators and functions, not queries"),
         ({"mrr": {"expr": "t +* 2"}}, r"expr for mrr is not SQL"),
+        ({"mrr": {"expr": "no_such_function(t)"}}, r"'a': its mapping cannot be applied to .*a\.csv"),
     ],
 )
 def test_mapping_mistakes_name_the_column(tmp_path: Path, columns: dict[str, Any], message: str) -> None:

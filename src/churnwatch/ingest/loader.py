@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from churnwatch.config import Settings, SourceSpec
-from churnwatch.errors import ChurnwatchError, StrictLoadError
+from churnwatch.errors import ChurnwatchError, MappingError, StrictLoadError
 from churnwatch.ingest.mapping import (
     BAD_COLUMN,
     BAD_REASON,
@@ -155,6 +155,19 @@ def _stage_columns(table: Table, specs: Sequence[SourceSpec]) -> list[tuple[str,
     # problem (DuckDB path) and are marked before anything is published.
     columns += [(BAD_COLUMN, "string"), (BAD_REASON, "string"), (_KEY_HASH, "bigint")]
     return columns
+
+
+@contextlib.contextmanager
+def _mapping_errors(spec: SourceSpec, source: SourceFile) -> Iterator[None]:
+    """An engine error while typing rows is a mapping that does not fit the data."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        raise MappingError(
+            f"source {spec.name!r}: its mapping cannot be applied to {source.label}: {message}; "
+            "check the expr and transform mappings against the file's columns"
+        ) from None
 
 
 def _key_columns(table: Table, spec: SourceSpec) -> list[str]:
@@ -375,32 +388,36 @@ class _Load:
         rows = rows.append_column(_ROW_NUMBER, pa.array(batch.row_numbers, type=pa.int64()))
         self.engine.register(BATCH_VIEW, rows)
         try:
-            if self._native:
-                # DuckDB warehouse: one pass from the Arrow batch into the
-                # stage, with no round trip through Python.
-                self._insert_typed(spec, mapping, stage)
-                bad = self._bad_rows(
-                    mapping, stage, int(batch.row_numbers[0]), int(batch.row_numbers[-1])
-                )
-            else:
-                typed = self.engine.execute(mapping.query.sql(dialect="duckdb")).to_arrow_table()
-                bad_mask = typed.column("_cw_bad")
-                good_rows = typed.filter(pc.invert(bad_mask))
-                staged = good_rows.select(self._staged_columns(mapping)).append_column(
-                    "_row", good_rows.column(_ROW_NUMBER)
-                )
-                self.wh.append(stage, staged)
-                bad = (
-                    typed.filter(bad_mask)
-                    .rename_columns(["_row" if c == _ROW_NUMBER else c for c in typed.column_names])
-                    .to_pylist()
-                )
+            with _mapping_errors(spec, source):
+                bad = self._type_batch(spec, mapping, stage, batch)
         finally:
             self.engine.unregister(BATCH_VIEW)
         if bad:
             positions = np.searchsorted(batch.row_numbers, [row["_row"] for row in bad])
             raw = batch.rows.take(pa.array(positions)).to_pylist()
             self._reject_typed(spec, source, mapping, bad, raw)
+
+    def _type_batch(
+        self, spec: SourceSpec, mapping: CompiledMapping, stage: str, batch: Batch
+    ) -> list[dict[str, Any]]:
+        """Type a registered batch into the stage; return its rows with a problem."""
+        if self._native:
+            # DuckDB warehouse: one pass from the Arrow batch into the stage,
+            # with no round trip through Python.
+            self._insert_typed(spec, mapping, stage)
+            first, last = int(batch.row_numbers[0]), int(batch.row_numbers[-1])
+            return self._bad_rows(mapping, stage, first, last)
+        typed = self.engine.execute(mapping.query.sql(dialect="duckdb")).to_arrow_table()
+        bad_mask = typed.column("_cw_bad")
+        good_rows = typed.filter(pc.invert(bad_mask))
+        staged = good_rows.select(self._staged_columns(mapping)).append_column(
+            "_row", good_rows.column(_ROW_NUMBER)
+        )
+        self.wh.append(stage, staged)
+        bad = typed.filter(bad_mask)
+        names = ["_row" if c == _ROW_NUMBER else c for c in bad.column_names]
+        rows: list[dict[str, Any]] = bad.rename_columns(names).to_pylist()
+        return rows
 
     def _stage_parquet(
         self, spec: SourceSpec, source: SourceFile, stage: str, result: FileLoad
@@ -431,7 +448,8 @@ class _Load:
             ).sql(dialect="duckdb")
         )
         try:
-            self._insert_typed(spec, mapping, stage)
+            with _mapping_errors(spec, source):
+                self._insert_typed(spec, mapping, stage)
         finally:
             self.engine.execute(
                 exp.Drop(tables=[exp.to_table(BATCH_VIEW)], kind="VIEW", exists=True).sql(

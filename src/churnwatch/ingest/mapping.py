@@ -83,7 +83,7 @@ def _ref(name: str) -> exp.Column:
     return exp.column(name, table=None, quoted=True)
 
 
-def _text(node: exp.Expression, arrow_type: pa.DataType | None) -> exp.Expression:
+def _text(node: exp.Expr, arrow_type: pa.DataType | None) -> exp.Expr:
     """Raw value as trimmed text, empty text being no value."""
     if arrow_type is not None and not (
         pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
@@ -93,7 +93,7 @@ def _text(node: exp.Expression, arrow_type: pa.DataType | None) -> exp.Expressio
     return exp.func("NULLIF", trimmed, exp.Literal.string(""))
 
 
-def _given(node: exp.Expression, arrow_type: pa.DataType) -> exp.Expression:
+def _given(node: exp.Expr, arrow_type: pa.DataType) -> exp.Expr:
     """Whether the source holds a value: non-blank text, or any typed value."""
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return _text(node, arrow_type).is_(exp.null()).not_()
@@ -101,13 +101,13 @@ def _given(node: exp.Expression, arrow_type: pa.DataType) -> exp.Expression:
     return node.is_(exp.null()).not_()
 
 
-def _lit(value: str | float | bool) -> exp.Expression:
+def _lit(value: str | float | bool) -> exp.Expr:
     if isinstance(value, bool):
         return exp.Literal.string("true" if value else "false")
     return exp.Literal.string(str(value))
 
 
-def _scaled(number: exp.Expression, scale: float) -> exp.Expression:
+def _scaled(number: exp.Expr, scale: float) -> exp.Expr:
     # 1999 * 0.01 is 19.990000000000002 but 1999 / 100 is 19.99: a scale that
     # is the inverse of a whole number divides, so amounts stay as written.
     inverse = 1 / scale if scale else 0
@@ -116,7 +116,7 @@ def _scaled(number: exp.Expression, scale: float) -> exp.Expression:
     return exp.Mul(this=number, expression=exp.Literal.number(scale))
 
 
-def _in(node: exp.Expression, values: tuple[str, ...]) -> exp.Expression:
+def _in(node: exp.Expr, values: tuple[str, ...]) -> exp.Expr:
     return exp.In(this=exp.func("LOWER", node), expressions=[exp.Literal.string(v) for v in values])
 
 
@@ -134,7 +134,7 @@ class _Compiler:
         self.absent: list[str] = []
 
     # -- reading source columns ------------------------------------------------
-    def source_column(self, name: str, target: str) -> exp.Expression:
+    def source_column(self, name: str, target: str) -> exp.Expr:
         if name not in self.types and self.null_in_batch(name):
             self.types[name] = pa.string()
             self.absent.append(name)
@@ -169,8 +169,8 @@ class _Compiler:
 
     # -- typed values ------------------------------------------------------------
     def timestamp(
-        self, node: exp.Expression, arrow_type: pa.DataType | None, mapping: ColumnMapping
-    ) -> exp.Expression:
+        self, node: exp.Expr, arrow_type: pa.DataType | None, mapping: ColumnMapping
+    ) -> exp.Expr:
         zone = self.spec.timezone
         if mapping.transform in ("epoch_s", "epoch_ms", "epoch_us"):
             divisor = {"epoch_s": 1, "epoch_ms": 1_000, "epoch_us": 1_000_000}[mapping.transform]
@@ -211,28 +211,28 @@ class _Compiler:
             default=self.localize(exp.TryCast(this=text, to=exp.DataType.build("TIMESTAMP"))),
         )
 
-    def localize(self, naive: exp.Expression) -> exp.Expression:
+    def localize(self, naive: exp.Expr) -> exp.Expr:
         if self.spec.timezone.upper() == "UTC":
             return exp.cast(naive, "TIMESTAMPTZ")
         return exp.func("TIMEZONE", exp.Literal.string(self.spec.timezone), naive)
 
     def typed(
         self, target: Column, mapping: ColumnMapping
-    ) -> tuple[exp.Expression, exp.Expression | None, tuple[str, ...]]:
-        """The typed value, the 'a value was given' condition, and the source columns."""
+    ) -> tuple[exp.Expr, tuple[str, ...]]:
+        """The typed value and the source columns it comes from."""
         if mapping.value is not None:
-            node: exp.Expression = _lit(mapping.value)
-            return self.cast(target, node, None, mapping), None, ()
+            node: exp.Expr = _lit(mapping.value)
+            return self.cast(target, node, None, mapping), ()
         if mapping.json_columns is not None:
             names = (
                 [n for n in self.types if n not in self.used]
                 if mapping.json_columns == "*"
                 else list(mapping.json_columns)
             )
-            pairs: list[exp.Expression] = []
+            pairs: list[exp.Expr] = []
             for name in names:
                 pairs += [exp.Literal.string(name), self.source_column(name, target.name)]
-            return exp.func("JSON_OBJECT", *pairs), None, tuple(names)
+            return exp.func("JSON_OBJECT", *pairs), tuple(names)
         if mapping.seconds_between is not None:
             start_name, end_name = mapping.seconds_between
             start = self.timestamp(
@@ -242,22 +242,16 @@ class _Compiler:
                 self.source_column(end_name, target.name), self.types[end_name], mapping
             )
             seconds = exp.Sub(this=exp.func("EPOCH", end), expression=exp.func("EPOCH", start))
-            given = exp.and_(
-                _text(_ref(start_name), self.types[start_name]).is_(exp.null()).not_(),
-                _text(_ref(end_name), self.types[end_name]).is_(exp.null()).not_(),
-            )
-            return self.cast(target, seconds, pa.float64(), mapping), given, (start_name, end_name)
+            return self.cast(target, seconds, pa.float64(), mapping), (start_name, end_name)
         if mapping.expr is not None:
-            node, names = self.user_expression(mapping.expr, target.name)
-            given = exp.and_(*[_ref(n).is_(exp.null()).not_() for n in names]) if names else None
-            return self.cast(target, node, None, mapping), given, names
+            node, used = self.user_expression(mapping.expr, target.name)
+            return self.cast(target, node, None, mapping), used
         assert mapping.source is not None
         node = self.source_column(mapping.source, target.name)
         arrow_type = self.types[mapping.source]
-        given = _text(node, arrow_type).is_(exp.null()).not_()
-        return self.cast(target, node, arrow_type, mapping), given, (mapping.source,)
+        return self.cast(target, node, arrow_type, mapping), (mapping.source,)
 
-    def user_expression(self, text: str, target: str) -> tuple[exp.Expression, tuple[str, ...]]:
+    def user_expression(self, text: str, target: str) -> tuple[exp.Expr, tuple[str, ...]]:
         try:
             tree = sqlglot.parse_one(text, read="duckdb")
         except sqlglot.errors.ParseError as exc:
@@ -287,10 +281,10 @@ class _Compiler:
     def cast(
         self,
         target: Column,
-        node: exp.Expression,
+        node: exp.Expr,
         arrow_type: pa.DataType | None,
         mapping: ColumnMapping,
-    ) -> exp.Expression:
+    ) -> exp.Expr:
         kind: ColumnType = target.type
         is_text = (
             arrow_type is None
@@ -346,7 +340,7 @@ class _Compiler:
                 if arrow_type is not None
                 else node
             )
-            number = exp.TryCast(this=value, to=exp.DataType.build("DOUBLE"))
+            number: exp.Expr = exp.TryCast(this=value, to=exp.DataType.build("DOUBLE"))
             if mapping.scale is not None:
                 number = _scaled(number, mapping.scale)
             if kind == "bigint":
@@ -388,14 +382,14 @@ def compile_mapping(
     """
     compiler = _Compiler(spec, schema, now, future_tolerance_hours)
     table = compiler.table
-    selects: list[exp.Expression] = [_ref(INDEX_COLUMN), _ref(ROW_NUMBER_COLUMN)]
-    problems: list[exp.Expression] = []
+    selects: list[exp.Expr] = [_ref(INDEX_COLUMN), _ref(ROW_NUMBER_COLUMN)]
+    problems: list[exp.Expr] = []
     lookups: dict[str, tuple[str, str, str]] = {}
     sources: dict[str, tuple[str, ...]] = {}
     columns: list[str] = []
     # json '*' gathers what nothing else uses, so it is compiled last.
     order = sorted(spec.columns, key=lambda c: spec.columns[c].json_columns == "*")
-    typed_values: dict[str, exp.Expression] = {}
+    typed_values: dict[str, exp.Expr] = {}
     for name in order:
         mapping = spec.columns[name]
         target = table.column(name)
@@ -409,7 +403,7 @@ def compile_mapping(
             sources[name] = (mapping.source,)
             columns.append(name)
             continue
-        value, given, used = compiler.typed(target, mapping)
+        value, used = compiler.typed(target, mapping)
         typed_values[name] = value
         sources[name] = used
         columns.append(name)
@@ -461,7 +455,7 @@ def compile_mapping(
             )
         if name == table.time_column:
             limit = now + dt.timedelta(hours=future_tolerance_hours)
-            limit_value: exp.Expression = exp.cast(
+            limit_value: exp.Expr = exp.cast(
                 exp.Literal.string(limit.isoformat()), "TIMESTAMPTZ"
             )
             if target.type == "date":
@@ -477,7 +471,7 @@ def compile_mapping(
         if checks:
             problems.append(exp.alias_(exp.Case(ifs=checks), f"_why_{name}", quoted=True))
     # Problem codes refer to typed columns by name, so they sit one level up.
-    batch: exp.Expression = exp.to_table(BATCH_VIEW)
+    batch: exp.Expr = exp.to_table(BATCH_VIEW)
     if compiler.absent:
         nulls = [
             exp.alias_(exp.cast(exp.null(), "VARCHAR"), n, quoted=True) for n in compiler.absent
@@ -487,8 +481,8 @@ def compile_mapping(
     why = [p.alias for p in problems]
     bad = exp.or_(*[_ref(w).is_(exp.null()).not_() for w in why]) if why else exp.false()
     outer = exp.select(exp.Star(), *problems).from_(inner.subquery("_cw_typed"))
-    first_column: exp.Expression = exp.null()
-    first_reason: exp.Expression = exp.null()
+    first_column: exp.Expr = exp.null()
+    first_reason: exp.Expr = exp.null()
     if why:
         first_column = exp.Case(
             ifs=[

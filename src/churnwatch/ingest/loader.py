@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from churnwatch.config import Settings, SourceSpec
-from churnwatch.errors import ChurnwatchError, MappingError, StrictLoadError
+from churnwatch.errors import ChurnwatchError, MappingError, StrictLoadError, WarehouseError
 from churnwatch.ingest.mapping import (
     BAD_COLUMN,
     BAD_REASON,
@@ -162,8 +162,8 @@ def _mapping_errors(spec: SourceSpec, source: SourceFile) -> Iterator[None]:
     """An engine error while typing rows is a mapping that does not fit the data."""
     try:
         yield
-    except duckdb.Error as exc:
-        message = str(exc).splitlines()[0]
+    except (duckdb.Error, WarehouseError) as exc:
+        message = str(exc).splitlines()[0].removeprefix("duckdb warehouse: ")
         raise MappingError(
             f"source {spec.name!r}: its mapping cannot be applied to {source.label}: {message}; "
             "check the expr and transform mappings against the file's columns"

@@ -27,7 +27,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 ACCOUNTS = 200_000
-TYPES = np.array(["login", "session", "feature_use", "report_viewed", "invite_sent", "support_call"])
+TYPES = np.array(
+    ["login", "session", "feature_use", "report_viewed", "invite_sent", "support_call"]
+)
 
 
 def make_files(work: Path, events: int, seed: int = 0) -> tuple[Path, Path, Path]:
@@ -41,7 +43,10 @@ def make_files(work: Path, events: int, seed: int = 0) -> tuple[Path, Path, Path
     rng = np.random.default_rng(seed)
     start = np.datetime64("2024-01-01T00:00:00", "s")
     chunk = 1_000_000
-    with pq.ParquetWriter(parquet, _schema()) as pwriter, pacsv.CSVWriter(text, _schema()) as cwriter:
+    with (
+        pq.ParquetWriter(parquet, _schema()) as pwriter,
+        pacsv.CSVWriter(text, _schema()) as cwriter,
+    ):
         for first in range(0, events, chunk):
             n = min(chunk, events - first)
             seconds = np.sort(rng.integers(0, 365 * 86_400, n))
@@ -49,7 +54,9 @@ def make_files(work: Path, events: int, seed: int = 0) -> tuple[Path, Path, Path
                 {
                     "account_id": ids[rng.integers(0, ACCOUNTS, n)],
                     "user_id": np.char.add("u", rng.integers(0, 5, n).astype(str)),
-                    "event_time": pa.array(start + seconds.astype("timedelta64[s]"), pa.timestamp("s", "UTC")),
+                    "event_time": pa.array(
+                        start + seconds.astype("timedelta64[s]"), pa.timestamp("s", "UTC")
+                    ),
                     "event_type": TYPES[rng.integers(0, len(TYPES), n)],
                     "duration_s": rng.exponential(300, n).round(1),
                 },
@@ -82,8 +89,12 @@ def run_one(accounts: Path, events: Path, database: Path) -> dict[str, float]:
     settings = parse_settings(
         {
             "sources": [
-                {"name": "accounts", "table": "accounts", "path": str(accounts),
-                 "columns": {"account_id": "account_id", "created_at": "signup"}},
+                {
+                    "name": "accounts",
+                    "table": "accounts",
+                    "path": str(accounts),
+                    "columns": {"account_id": "account_id", "created_at": "signup"},
+                },
                 {"name": "events", "table": "events", "path": str(events), "columns": columns},
             ]
         }
@@ -105,10 +116,14 @@ def run_one(accounts: Path, events: Path, database: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--work-dir", type=Path, default=None)
-    parser.add_argument("--child", nargs=3, metavar=("ACCOUNTS", "EVENTS", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=3, metavar=("ACCOUNTS", "EVENTS", "DB"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_one(*(Path(p) for p in args.child))))
@@ -117,20 +132,28 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"writing {args.events:,} events to {work} ...", flush=True)
     accounts, parquet, text = make_files(work, args.events)
-    print(f"parquet {parquet.stat().st_size / 2**20:,.0f} MiB, csv {text.stat().st_size / 2**20:,.0f} MiB")
+    print(
+        f"parquet {parquet.stat().st_size / 2**20:,.0f} MiB, "
+        f"csv {text.stat().st_size / 2**20:,.0f} MiB"
+    )
     print(f"{'format':<8} {'events':>12} {'seconds':>8} {'events/s':>12} {'peak RSS':>10}")
     for name, path in (("parquet", parquet), ("csv", text)):
         database = work / f"{name}.duckdb"
         database.unlink(missing_ok=True)
         output = subprocess.run(
             [sys.executable, __file__, "--child", str(accounts), str(path), str(database)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         result = json.loads(output.strip().splitlines()[-1])
         assert result["loaded"] + result["quarantined"] == result["events"] == args.events
         rate = result["events"] / result["seconds"]
-        print(f"{name:<8} {result['events']:>12,} {result['seconds']:>8.1f} {rate:>12,.0f} "
-              f"{result['peak_rss_mb']:>7,.0f} MB", flush=True)
+        print(
+            f"{name:<8} {result['events']:>12,} {result['seconds']:>8.1f} {rate:>12,.0f} "
+            f"{result['peak_rss_mb']:>7,.0f} MB",
+            flush=True,
+        )
         database.unlink(missing_ok=True)
 
 

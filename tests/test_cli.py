@@ -53,7 +53,8 @@ def test_init_reference_prints_every_setting() -> None:
 def test_ingest_then_status(tmp_path: Path) -> None:
     folder = project(
         tmp_path,
-        "id,at,what\na,2024-01-02 10:00:00,login\nzz,2024-01-02 10:00:00,login\nb,yesterday,login\n",
+        "id,at,what\na,2024-01-02 10:00:00,login\n"
+        "zz,2024-01-02 10:00:00,login\nb,yesterday,login\n",
     )
     result = runner.invoke(app, ["ingest", "-p", str(folder)])
     assert result.exit_code == 0, result.output

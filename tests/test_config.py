@@ -45,7 +45,8 @@ def all_models() -> list[type[BaseModel]]:
 @pytest.mark.parametrize("model", all_models(), ids=lambda m: m.__name__)
 def test_every_setting_has_a_description(model: type[BaseModel]) -> None:
     for name, field in model.model_fields.items():
-        assert field.description and len(field.description) > 10, f"{model.__name__}.{name}"
+        assert field.description, f"{model.__name__}.{name}"
+        assert len(field.description) > 10, f"{model.__name__}.{name}"
 
 
 @pytest.mark.parametrize("model", SECTIONS, ids=lambda m: m.__name__)
@@ -86,20 +87,37 @@ def test_defaults_need_no_file() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"churn": {"horizon_days": 0}}, r"churn\.horizon_days: .*greater than or equal to 1 \(got 0\)"),
-        ({"churn": {"definition": "vibes"}}, r"churn\.definition: .*'subscription'.*\(got 'vibes'\)"),
+        (
+            {"churn": {"horizon_days": 0}},
+            r"churn\.horizon_days: .*greater than or equal to 1 \(got 0\)",
+        ),
+        (
+            {"churn": {"definition": "vibes"}},
+            r"churn\.definition: .*'subscription'.*\(got 'vibes'\)",
+        ),
         ({"warehouse": {"urll": "x"}}, r"warehouse\.urll: Extra inputs are not permitted"),
-        ({"sources": [{**EVENTS, "table": "evnts"}]}, r"sources\[0\] \(events\)\.table: .*'events'"),
+        (
+            {"sources": [{**EVENTS, "table": "evnts"}]},
+            r"sources\[0\] \(events\)\.table: .*'events'",
+        ),
         (
             {"sources": [{**EVENTS, "columns": {"account_id": "user"}}]},
-            r"sources\[0\] \(events\): .*required column\(s\) of 'events' not mapped: event_time, event_type",
+            r"sources\[0\] \(events\): .*required column\(s\) of 'events' not mapped: "
+            r"event_time, event_type",
         ),
         (
             {"sources": [{**EVENTS, "columns": {**EVENTS["columns"], "colour": "c"}}]},
             r"table 'events' has no column\(s\) colour",
         ),
         (
-            {"sources": [{**EVENTS, "columns": {**EVENTS["columns"], "value": {"source": "v", "value": 1}}}]},
+            {
+                "sources": [
+                    {
+                        **EVENTS,
+                        "columns": {**EVENTS["columns"], "value": {"source": "v", "value": 1}},
+                    }
+                ]
+            },
             r"sources\[0\] \(events\)\.columns\.value: give exactly one of .*\(got source, value\)",
         ),
         ({"sources": [EVENTS, EVENTS]}, r"source names must be unique; repeated: events"),
@@ -124,7 +142,10 @@ def test_round_trip_through_the_file(tmp_path: Path) -> None:
         "value": {"source": "amount", "scale": 0.01},
     }
     settings = parse_settings(
-        {"churn": {"horizon_days": 14}, "sources": [{**EVENTS, "timezone": "Europe/Paris", "columns": mapping}]}
+        {
+            "churn": {"horizon_days": 14},
+            "sources": [{**EVENTS, "timezone": "Europe/Paris", "columns": mapping}],
+        }
     )
     save_settings(settings, tmp_path)
     assert load_settings(tmp_path) == settings
@@ -132,7 +153,7 @@ def test_round_trip_through_the_file(tmp_path: Path) -> None:
 
 
 def test_missing_and_broken_files(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no project file .* run 'churnwatch init'"):
+    with pytest.raises(ConfigError, match=r"no project file .* run 'churnwatch init'"):
         load_settings(tmp_path)
     (tmp_path / "churnwatch.toml").write_text("[churn\nhorizon_days = 3")
     with pytest.raises(ConfigError, match="not valid TOML"):

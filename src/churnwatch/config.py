@@ -94,9 +94,7 @@ class ColumnMapping(_Model):
         default=None,
         description="Source column; a dotted path (properties.time) reaches into nested JSON.",
     )
-    value: str | float | bool | None = Field(
-        default=None, description="A constant for every row."
-    )
+    value: str | float | bool | None = Field(default=None, description="A constant for every row.")
     expr: str | None = Field(
         default=None,
         description="A SQL expression over source columns (DuckDB dialect), such as "
@@ -320,12 +318,8 @@ class Settings(_Model):
     ingest: IngestSettings = Field(
         default_factory=IngestSettings, description="How sources are read and checked."
     )
-    data: DataSettings = Field(
-        default_factory=DataSettings, description="Facts about the data."
-    )
-    churn: ChurnSettings = Field(
-        default_factory=ChurnSettings, description="What churn means."
-    )
+    data: DataSettings = Field(default_factory=DataSettings, description="Facts about the data.")
+    churn: ChurnSettings = Field(default_factory=ChurnSettings, description="What churn means.")
     model: ModelSettings = Field(
         default_factory=ModelSettings, description="How models are trained."
     )
@@ -475,9 +469,11 @@ def settings_reference() -> str:
         lines += [f"## [{section}]", "", (model.__doc__ or "").strip().splitlines()[0], ""]
         lines += ["| setting | default | description |", "| --- | --- | --- |"]
         for name, field in model.model_fields.items():
-            default = "(required)" if field.is_required() else repr(field.get_default(
-                call_default_factory=True
-            ))
+            default = (
+                "(required)"
+                if field.is_required()
+                else repr(field.get_default(call_default_factory=True))
+            )
             lines.append(f"| `{name}` | `{default}` | {field.description} |")
         lines.append("")
     return "\n".join(lines)

@@ -75,7 +75,9 @@ def describe(warehouse: Warehouse) -> WarehouseStatus:
         )
     reasons = warehouse.query(
         exp.select(
-            exp.column("target_table"), exp.column("reason"), exp.alias_(exp.func("COUNT", exp.Star()), "n")
+            exp.column("target_table"),
+            exp.column("reason"),
+            exp.alias_(exp.func("COUNT", exp.Star()), "n"),
         )
         .from_(QUARANTINE_TABLE)
         .group_by(exp.column("target_table"), exp.column("reason"))

@@ -21,7 +21,9 @@ NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 UTC = dt.UTC
 
 
-def load(tmp_path: Path, files: dict[str, str], sources: list[dict[str, Any]], table: str) -> list[dict[str, Any]]:
+def load(
+    tmp_path: Path, files: dict[str, str], sources: list[dict[str, Any]], table: str
+) -> list[dict[str, Any]]:
     for name, text in files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     settings = parse_settings({"sources": sources})
@@ -29,13 +31,21 @@ def load(tmp_path: Path, files: dict[str, str], sources: list[dict[str, Any]], t
         report = ingest(settings, wh, base_dir=tmp_path, now=NOW)
         assert not report.errors, report.errors[0].error
         rows = wh.query(sqlglot.parse_one(f"SELECT * FROM {table}")).to_pylist()
-        quarantined = wh.query(sqlglot.parse_one("SELECT row_number, column_name, reason FROM quarantine")).to_pylist()
+        quarantined = wh.query(
+            sqlglot.parse_one("SELECT row_number, column_name, reason FROM quarantine")
+        ).to_pylist()
     assert quarantined == [], quarantined
     return rows
 
 
 def accounts_source(columns: dict[str, Any], path: str = "a.csv", **extra: Any) -> dict[str, Any]:
-    return {"name": "a", "table": "accounts", "path": path, "columns": {"account_id": "id", **columns}, **extra}
+    return {
+        "name": "a",
+        "table": "accounts",
+        "path": path,
+        "columns": {"account_id": "id", **columns},
+        **extra,
+    }
 
 
 def test_epoch_milliseconds_and_seconds(tmp_path: Path) -> None:
@@ -53,7 +63,10 @@ def test_naive_times_are_local_to_the_source_zone(tmp_path: Path) -> None:
     # offset wins over the source zone.
     rows = load(
         tmp_path,
-        {"a.csv": "id,t\nw,2024-01-15 10:00:00\ns,2024-07-15 10:00:00\no,2024-07-15T10:00:00-05:00\n"},
+        {
+            "a.csv": "id,t\nw,2024-01-15 10:00:00\ns,2024-07-15 10:00:00\n"
+            "o,2024-07-15T10:00:00-05:00\n"
+        },
         [accounts_source({"created_at": "t"}, timezone="Europe/Paris")],
         "accounts",
     )
@@ -90,7 +103,12 @@ def test_values_scale_and_custom_true_values(tmp_path: Path) -> None:
                     "plan": {"source": "tier", "values": {"B": "basic", "P": "pro"}},
                     "mrr": {"source": "cents", "scale": 0.01},
                     "tenure_days": {"source": "months", "scale": 30.4375},
-                    "churned": {"source": "active", "transform": "bool", "true_values": ["non"], "false_values": ["oui"]},
+                    "churned": {
+                        "source": "active",
+                        "transform": "bool",
+                        "true_values": ["non"],
+                        "false_values": ["oui"],
+                    },
                 }
             )
         ],
@@ -104,7 +122,10 @@ def test_seconds_between_expr_and_json_columns(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("id\nu1\n")
     rows = load(
         tmp_path,
-        {"s.csv": "user,start,end,pages,device\nu1,2024-01-01 10:00:00,2024-01-01 10:02:30,7,ios\n"},
+        {
+            "s.csv": "user,start,end,pages,device\n"
+            "u1,2024-01-01 10:00:00,2024-01-01 10:02:30,7,ios\n"
+        },
         [
             accounts_source({}),
             {
@@ -141,14 +162,21 @@ def test_json_records_nested_paths_and_lookup(tmp_path: Path) -> None:
         },
         [
             accounts_source({}),
-            {"name": "s", "table": "subscriptions", "path": "s.csv",
-             "columns": {"subscription_id": "sub", "account_id": "acc", "started_at": "start"}},
+            {
+                "name": "s",
+                "table": "subscriptions",
+                "path": "s.csv",
+                "columns": {"subscription_id": "sub", "account_id": "acc", "started_at": "start"},
+            },
             {
                 "name": "u",
                 "table": "events",
                 "path": "u.jsonl",
                 "columns": {
-                    "account_id": {"source": "sub", "lookup": {"table": "subscriptions", "on": "subscription_id"}},
+                    "account_id": {
+                        "source": "sub",
+                        "lookup": {"table": "subscriptions", "on": "subscription_id"},
+                    },
                     "event_time": {"source": "at.time", "transform": "epoch_s"},
                     "event_type": {"value": "usage"},
                     "value": "n",
@@ -158,33 +186,65 @@ def test_json_records_nested_paths_and_lookup(tmp_path: Path) -> None:
         "events",
     )
     (row,) = rows
-    assert (row["account_id"], row["event_time"], row["value"]) == ("acc1", dt.datetime(2024, 1, 1, 10, tzinfo=UTC), 3.0)
+    assert (row["account_id"], row["event_time"], row["value"]) == (
+        "acc1",
+        dt.datetime(2024, 1, 1, 10, tzinfo=UTC),
+        3.0,
+    )
 
 
 def test_typed_parquet_values_pass_through(tmp_path: Path) -> None:
     naive = pa.array([dt.datetime(2024, 1, 1, 12)], pa.timestamp("us"))
-    pq.write_table(pa.table({"id": pa.array([7]), "t": naive, "vip": [True], "mrr": pa.array([12], pa.int32())}), tmp_path / "a.parquet")
+    pq.write_table(
+        pa.table(
+            {"id": pa.array([7]), "t": naive, "vip": [True], "mrr": pa.array([12], pa.int32())}
+        ),
+        tmp_path / "a.parquet",
+    )
     rows = load(
         tmp_path,
         {},
-        [accounts_source({"created_at": "t", "churned": "vip", "mrr": "mrr"}, path="a.parquet", timezone="America/New_York")],
+        [
+            accounts_source(
+                {"created_at": "t", "churned": "vip", "mrr": "mrr"},
+                path="a.parquet",
+                timezone="America/New_York",
+            )
+        ],
         "accounts",
     )
     assert rows == [
-        {**{k: None for k in rows[0]}, "account_id": "7", "created_at": dt.datetime(2024, 1, 1, 17, tzinfo=UTC), "churned": True, "mrr": 12.0}
+        {
+            **dict.fromkeys(rows[0]),
+            "account_id": "7",
+            "created_at": dt.datetime(2024, 1, 1, 17, tzinfo=UTC),
+            "churned": True,
+            "mrr": 12.0,
+        }
     ]
 
 
 @pytest.mark.parametrize(
     ("columns", "message"),
     [
-        ({"created_at": "nope"}, r"column 'nope' \(mapped to created_at\) is not in the data; it has: id, t"),
-        ({"created_at": {"expr": "(SELECT 1)"}}, r"expr for created_at may use columns, operators and functions, not queries"),
+        (
+            {"created_at": "nope"},
+            r"column 'nope' \(mapped to created_at\) is not in the data; it has: id, t",
+        ),
+        (
+            {"created_at": {"expr": "(SELECT 1)"}},
+            r"expr for created_at may use columns, operators and functions, not queries",
+        ),
         ({"mrr": {"expr": "t +* 2"}}, r"expr for mrr is not SQL"),
-        ({"mrr": {"expr": "no_such_function(t)"}}, r"'a': its mapping cannot be applied to .*a\.csv"),
+        (
+            {"mrr": {"expr": "no_such_function(t)"}},
+            r"'a': its mapping cannot be applied to .*a\.csv",
+        ),
     ],
 )
-def test_mapping_mistakes_name_the_column(tmp_path: Path, columns: dict[str, Any], message: str) -> None:
+def test_mapping_mistakes_name_the_column(
+    tmp_path: Path, columns: dict[str, Any], message: str
+) -> None:
     (tmp_path / "a.csv").write_text("id,t\nx,2024-01-01\n")
     settings = parse_settings({"sources": [accounts_source(columns)]})
     with connect("duckdb:///:memory:") as wh:

@@ -99,21 +99,35 @@ def project(tmp_path: Path) -> Any:
     return parse_settings(
         {
             "sources": [
-                {"name": "accounts", "table": "accounts", "path": "accounts.csv", "columns": {"account_id": "id"}},
+                {
+                    "name": "accounts",
+                    "table": "accounts",
+                    "path": "accounts.csv",
+                    "columns": {"account_id": "id"},
+                },
                 {
                     "name": "events",
                     "table": "events",
                     "path": "events.csv",
-                    "columns": {"account_id": "account", "event_time": "ts", "event_type": "kind", "duration_s": "secs"},
+                    "columns": {
+                        "account_id": "account",
+                        "event_time": "ts",
+                        "event_type": "kind",
+                        "duration_s": "secs",
+                    },
                 },
             ]
         }
     )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(body=rows)
-def test_every_row_is_loaded_or_quarantined_for_its_reason(tmp_path_factory: Any, body: list[tuple[str, ...]]) -> None:
+def test_every_row_is_loaded_or_quarantined_for_its_reason(
+    tmp_path_factory: Any, body: list[tuple[str, ...]]
+) -> None:
     tmp_path = tmp_path_factory.mktemp("csv")
     write_csv(tmp_path / "events.csv", body)
     with connect("duckdb:///:memory:") as wh:
@@ -123,7 +137,9 @@ def test_every_row_is_loaded_or_quarantined_for_its_reason(tmp_path_factory: Any
         assert events_load.rows_read == len(body)
         quarantined = {
             r["row_number"]: r["reason"]
-            for r in wh.query(parse("SELECT row_number, reason FROM quarantine WHERE source = 'events'")).to_pylist()
+            for r in wh.query(
+                parse("SELECT row_number, reason FROM quarantine WHERE source = 'events'")
+            ).to_pylist()
         }
         loaded = wh.count("events")
     expected: dict[int, str] = {}
@@ -149,9 +165,14 @@ def parse(sql: str) -> Any:
 
 
 def test_strict_load_is_atomic(tmp_path: Path) -> None:
-    write_csv(tmp_path / "events.csv", [("a1", "2024-01-01 10:00:00", "login", "5"), ("a1", "bad", "login", "")])
+    write_csv(
+        tmp_path / "events.csv",
+        [("a1", "2024-01-01 10:00:00", "login", "5"), ("a1", "bad", "login", "")],
+    )
     with connect("duckdb:///:memory:") as wh:
-        with pytest.raises(StrictLoadError, match=r"1 row\(s\) of .*events.csv would be quarantined.*row 2"):
+        with pytest.raises(
+            StrictLoadError, match=r"1 row\(s\) of .*events.csv would be quarantined.*row 2"
+        ):
             ingest(project(tmp_path), wh, base_dir=tmp_path, now=NOW, strict=True)
         # Not even the accounts, loaded before the bad file, remain.
         assert wh.count("accounts") == 0
@@ -169,7 +190,13 @@ def test_reingest_changes_nothing_and_new_file_appends(tmp_path: Path) -> None:
         assert all(f.skipped for f in again.files)
         assert wh.count("events") == 1
         # A second export overlapping the first: the repeated event is a duplicate.
-        write_csv(tmp_path / "events.csv", [("a1", "2024-01-01 10:00:00", "login", "5"), ("a2", "2024-01-02 10:00:00", "post", "")])
+        write_csv(
+            tmp_path / "events.csv",
+            [
+                ("a1", "2024-01-01 10:00:00", "login", "5"),
+                ("a2", "2024-01-02 10:00:00", "post", ""),
+            ],
+        )
         third = ingest(settings_, wh, base_dir=tmp_path, now=NOW, sources=["events"])
         assert third.files[0].inserted == 1
         assert third.files[0].reasons == {"duplicate_loaded": 1}

@@ -179,7 +179,7 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
-def _null_safe_match(columns: Sequence[str], left: str, right: str) -> exp.Expression:
+def _null_safe_match(columns: Sequence[str], left: str, right: str) -> exp.Expr:
     return exp.and_(
         *[exp.NullSafeEQ(this=_col(c, left), expression=_col(c, right)) for c in columns]
     )
@@ -306,10 +306,11 @@ class _Load:
         # Looked-up columns are filled later: the hash covers the rest of the
         # key, which only widens the candidates the exact check looks at.
         key = [c for c in _key_columns(TABLES[spec.table], spec) if c not in mapping.lookups]
+        hashed: list[exp.Expr] = [_col(c) for c in key] or [exp.Literal.number(0)]
         # Shifted right by one bit: an unsigned 64-bit hash fits a BIGINT.
         key_hash = exp.cast(
             exp.BitwiseRightShift(
-                this=exp.func("HASH", *[_col(c) for c in key] or [exp.Literal.number(0)]),
+                this=exp.func("HASH", *hashed),
                 expression=exp.Literal.number(1),
             ),
             "BIGINT",
@@ -333,7 +334,7 @@ class _Load:
         first: int | None = None,
         last: int | None = None,
     ) -> list[dict[str, Any]]:
-        where = _col(BAD_REASON).is_(exp.null()).not_()
+        where: exp.Expr = _col(BAD_REASON).is_(exp.null()).not_()
         if first is not None and last is not None:
             where = exp.and_(
                 where,
@@ -351,7 +352,8 @@ class _Load:
             .from_(stage)
             .where(where)
         )
-        return self.wh.query(query.order_by(_col("_row"))).to_pylist()
+        rows: list[dict[str, Any]] = self.wh.query(query.order_by(_col("_row"))).to_pylist()
+        return rows
 
     def _stage_batches(
         self, spec: SourceSpec, source: SourceFile, stage: str, result: FileLoad
@@ -559,7 +561,7 @@ class _Load:
         # A driver that cannot count is taken to have marked something.
         self._marked += changed if changed >= 0 else 1
 
-    def _unmarked(self, alias: str) -> exp.Expression:
+    def _unmarked(self, alias: str) -> exp.Expr:
         """Rows of ``alias`` not yet marked; no test at all while nothing is."""
         if not self._marked:
             return exp.true()
@@ -680,7 +682,7 @@ class _Load:
         on = _col("account_id", "a").eq(_col("account_id", "s"))
         if policy == "create":
             when = table.time_column
-            first_seen: exp.Expression = exp.null()
+            first_seen: exp.Expr = exp.null()
             if when is not None and when in spec.columns:
                 first_seen = exp.func("MIN", _col(when, "s"))
                 if table.column(when).type == "date":

@@ -216,9 +216,7 @@ class _Compiler:
             return exp.cast(naive, "TIMESTAMPTZ")
         return exp.func("TIMEZONE", exp.Literal.string(self.spec.timezone), naive)
 
-    def typed(
-        self, target: Column, mapping: ColumnMapping
-    ) -> tuple[exp.Expr, tuple[str, ...]]:
+    def typed(self, target: Column, mapping: ColumnMapping) -> tuple[exp.Expr, tuple[str, ...]]:
         """The typed value and the source columns it comes from."""
         if mapping.value is not None:
             node: exp.Expr = _lit(mapping.value)
@@ -455,9 +453,7 @@ def compile_mapping(
             )
         if name == table.time_column:
             limit = now + dt.timedelta(hours=future_tolerance_hours)
-            limit_value: exp.Expr = exp.cast(
-                exp.Literal.string(limit.isoformat()), "TIMESTAMPTZ"
-            )
+            limit_value: exp.Expr = exp.cast(exp.Literal.string(limit.isoformat()), "TIMESTAMPTZ")
             if target.type == "date":
                 limit_value = exp.cast(exp.Literal.string(limit.date().isoformat()), "DATE")
             checks.append(exp.If(this=value_ref > limit_value, true=exp.Literal.string("future")))

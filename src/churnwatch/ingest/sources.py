@@ -171,7 +171,9 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
     if doubles:
         raise SourceError(f"{path}: the header names column(s) twice: {', '.join(doubles)}")
     if any(not n for n in names):
-        raise SourceError(f"{path}: the header has an empty column name (column {names.index('') + 1})")
+        raise SourceError(
+            f"{path}: the header has an empty column name (column {names.index('') + 1})"
+        )
     return names
 
 
@@ -282,7 +284,9 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _records_to_batch(records: list[tuple[int, dict[str, Any]]], malformed: list[Malformed]) -> Batch:
+def _records_to_batch(
+    records: list[tuple[int, dict[str, Any]]], malformed: list[Malformed]
+) -> Batch:
     flat = [_flatten(record) for _, record in records]
     names: dict[str, None] = {}
     for row in flat:
@@ -375,8 +379,11 @@ def _read_whitespace(spec: SourceSpec, source: SourceFile, batch_rows: int) -> I
             fields = line.split()
             if len(fields) != len(header):
                 malformed.append(
-                    Malformed(number, line.rstrip("\n"),
-                              f"expected {len(header)} fields, found {len(fields)}")
+                    Malformed(
+                        number,
+                        line.rstrip("\n"),
+                        f"expected {len(header)} fields, found {len(fields)}",
+                    )
                 )
                 continue
             rows.append(fields)
@@ -391,7 +398,9 @@ def _text_batch(
     header: list[str], rows: list[list[str]], numbers: list[int], malformed: list[Malformed]
 ) -> Batch:
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
-    table = pa.table({name: pa.array(col, type=pa.string()) for name, col in zip(header, columns, strict=True)})
+    table = pa.table(
+        {name: pa.array(col, type=pa.string()) for name, col in zip(header, columns, strict=True)}
+    )
     return Batch(table, np.array(numbers, dtype=np.int64), malformed)
 
 
@@ -401,7 +410,9 @@ def _read_sql(spec: SourceSpec, source: SourceFile, batch_rows: int) -> Iterator
     try:
         url = sa.engine.make_url(normalize_url(spec.url))
         # A server that never answers must not hang the load.
-        timeout = {"connect_timeout": 10} if url.get_backend_name() in ("postgresql", "mysql") else {}
+        timeout = (
+            {"connect_timeout": 10} if url.get_backend_name() in ("postgresql", "mysql") else {}
+        )
         engine = sa.create_engine(url, connect_args=timeout)
     except (sa.exc.SQLAlchemyError, ValueError) as exc:
         raise SourceError(f"{where}: not a usable database URL: {_first_line(exc)}") from None
@@ -410,9 +421,7 @@ def _read_sql(spec: SourceSpec, source: SourceFile, batch_rows: int) -> Iterator
             streamed = connection.execution_options(stream_results=True)
             if spec.query is not None:
                 # Sent as written: neither ':name' nor '%' in it is a placeholder.
-                result = streamed.execution_options(no_parameters=True).exec_driver_sql(
-                    spec.query
-                )
+                result = streamed.execution_options(no_parameters=True).exec_driver_sql(spec.query)
             else:
                 assert spec.sql_table is not None
                 schema, _, name = spec.sql_table.rpartition(".")
@@ -430,7 +439,9 @@ def _read_sql(spec: SourceSpec, source: SourceFile, batch_rows: int) -> Iterator
             first = 1
             for chunk in result.partitions(batch_rows):
                 columns = list(zip(*chunk, strict=True))
-                table_ = pa.table({n: pa.array(_sql_values(c)) for n, c in zip(names, columns, strict=True)})
+                table_ = pa.table(
+                    {n: pa.array(_sql_values(c)) for n, c in zip(names, columns, strict=True)}
+                )
                 yield Batch(table_, np.arange(first, first + len(chunk), dtype=np.int64))
                 first += len(chunk)
             if first == 1:
@@ -449,7 +460,7 @@ def _read_sql(spec: SourceSpec, source: SourceFile, batch_rows: int) -> Iterator
 def _first_line(exc: BaseException) -> str:
     """The driver's message in one line, without SQLAlchemy's wrapping."""
     original = getattr(exc, "orig", None) or exc
-    args = getattr(original, "args", ())
+    args: tuple[object, ...] = tuple(getattr(original, "args", ()))
     if len(args) >= 2 and isinstance(args[0], int) and isinstance(args[1], str):
         text = args[1]  # PyMySQL errors are (code, message)
     else:

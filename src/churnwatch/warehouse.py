@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -31,7 +32,7 @@ import sqlalchemy as sa
 from sqlglot import exp
 
 from churnwatch.errors import WarehouseError
-from churnwatch.schema import TABLES, ColumnType, sql_type
+from churnwatch.schema import TABLES, ColumnType, Table, sql_type
 
 __all__ = [
     "LOADS_TABLE",
@@ -85,6 +86,18 @@ def table_columns(name: str) -> tuple[tuple[str, ColumnType], ...]:
     return tuple((c.name, c.type) for c in TABLES[name].columns)
 
 
+def key_index_columns(table: Table) -> list[str]:
+    """The key columns every row fills, account first: what loads match rows by.
+
+    Examples
+    --------
+    >>> key_index_columns(TABLES["events"])
+    ['account_id', 'event_time', 'event_type']
+    """
+    required = [c for c in table.key if c in table.required]
+    return sorted(required, key=lambda c: c != "account_id")
+
+
 class Warehouse:
     """Common behaviour of every warehouse engine.
 
@@ -97,11 +110,11 @@ class Warehouse:
     url: str = ""
 
     # -- engine primitives -------------------------------------------------
-    def execute(self, statement: exp.Expression) -> int:
+    def execute(self, statement: exp.Expr) -> int:
         """Run a statement; return the number of rows it changed (or -1)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def query(self, statement: exp.Expression) -> pa.Table:
+    def query(self, statement: exp.Expr) -> pa.Table:
         """Run a query and return its result as an Arrow table."""
         raise NotImplementedError  # pragma: no cover - abstract
 
@@ -172,14 +185,25 @@ class Warehouse:
         """Drop a table if it exists."""
         self.execute(exp.Drop(tables=[exp.to_table(name)], kind="TABLE", exists=True))
 
+    def create_index(self, table: str, columns: Sequence[str]) -> None:
+        """Index ``columns`` of ``table`` if the engine needs it to match keys.
+
+        DuckDB hashes its joins and would only append more slowly with an
+        index, so it creates none. Postgres and MySQL compare keys through
+        correlated subqueries (``EXISTS``, ``UPDATE ... SET = (SELECT ...)``)
+        that scan the whole table once per row without one.
+        """
+
     def ensure_schema(self) -> None:
         """Create every canonical and bookkeeping table that is missing."""
         for name in (*TABLES, *SYSTEM_TABLES):
             if not self.table_exists(name):
                 self.create_table(name, table_columns(name))
+        for name, table in TABLES.items():
+            self.create_index(name, key_index_columns(table))
 
     # -- bookkeeping queries -------------------------------------------------
-    def count(self, table: str, where: exp.Expression | None = None) -> int:
+    def count(self, table: str, where: exp.Expr | None = None) -> int:
         """Number of rows of ``table`` (matching ``where``)."""
         query = exp.select(exp.func("COUNT", exp.Star())).from_(table)
         if where is not None:
@@ -255,7 +279,7 @@ class DuckDBWarehouse(Warehouse):
             self.connection.execute(f"SET threads = {int(threads_count)}")
         self._in_transaction = False
 
-    def execute(self, statement: exp.Expression) -> int:
+    def execute(self, statement: exp.Expr) -> int:
         sql = statement.sql(dialect="duckdb")
         try:
             result = self.connection.execute(sql)
@@ -266,10 +290,10 @@ class DuckDBWarehouse(Warehouse):
             raise _statement_error("duckdb", sql, str(exc)) from None
         return -1
 
-    def query(self, statement: exp.Expression) -> pa.Table:
+    def query(self, statement: exp.Expr) -> pa.Table:
         sql = statement.sql(dialect="duckdb")
         try:
-            return self.connection.execute(sql).to_arrow_table()
+            return _uniform_types(self.connection.execute(sql).to_arrow_table())
         except duckdb.Error as exc:
             raise _statement_error("duckdb", sql, str(exc)) from None
 
@@ -425,14 +449,14 @@ class SQLWarehouse(Warehouse):
     # -- MySQL table layout ----------------------------------------------------
     def _column_type(self, column: str, kind: ColumnType) -> str:
         if self.dialect == "mysql" and kind == "string" and column not in _MYSQL_KEY_COLUMNS:
-            # VARCHAR(255) would cut (or, strict, refuse) long names, messages
-            # and quarantined records; identifiers stay VARCHAR so MariaDB can
-            # hash and materialise them when it checks keys.
+            # VARCHAR(255) would refuse long names, messages and quarantined
+            # records; identifiers stay VARCHAR(255) because MySQL indexes no
+            # TEXT column whole, and loads match rows by them (see create_index).
             return "LONGTEXT"
         return sql_type(kind, self.dialect)
 
     def _table_properties(self, temporary: bool = False) -> exp.Properties | None:
-        found: list[exp.Expression] = [exp.TemporaryProperty()] if temporary else []
+        found: list[exp.Expr] = [exp.TemporaryProperty()] if temporary else []
         if self.dialect == "mysql":
             found += [
                 exp.CharacterSetProperty(this=exp.var("utf8mb4"), default=True),
@@ -458,22 +482,29 @@ class SQLWarehouse(Warehouse):
                 self.connection.rollback()
         return _statement_error(self.dialect, what, _driver_message(exc))
 
-    def _run(self, statement: exp.Expression) -> sa.CursorResult[Any]:
+    def _run(self, statement: exp.Expr) -> sa.CursorResult[Any]:
         sql = statement.sql(dialect=self.dialect)
+        if self.dialect == "mysql" and self._depth > 0 and _commits_implicitly(statement):
+            # MySQL commits the open transaction before any DDL: what came
+            # before would be kept even if the transaction later failed.
+            raise WarehouseError(
+                "mysql warehouse: tables cannot be created, altered or dropped inside a "
+                f"transaction (MySQL would commit it halfway); run it before: {sql[:200]}"
+            )
         try:
             self._begin()
             return self.connection.exec_driver_sql(sql)
         except sa.exc.SQLAlchemyError as exc:
             raise self._fail(exc, sql) from None
 
-    def execute(self, statement: exp.Expression) -> int:
+    def execute(self, statement: exp.Expr) -> int:
         result = self._run(statement)
         count = int(result.rowcount)
         result.close()
         self._finish()
         return count
 
-    def query(self, statement: exp.Expression) -> pa.Table:
+    def query(self, statement: exp.Expr) -> pa.Table:
         result = self._run(statement)
         try:
             description = result.cursor.description if result.returns_rows else None
@@ -506,9 +537,10 @@ class SQLWarehouse(Warehouse):
         try:
             if self.dialect == "postgres":
                 # COPY is the fast path into Postgres: one round trip per batch.
-                with raw.cursor() as cursor, cursor.copy(
-                    f"COPY {target} ({columns}) FROM STDIN"
-                ) as copy:
+                with (
+                    raw.cursor() as cursor,
+                    cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy,
+                ):
                     for row in values:
                         copy.write_row(row)
             else:
@@ -550,6 +582,38 @@ class SQLWarehouse(Warehouse):
         self._finish()
         return found
 
+    def create_index(self, table: str, columns: Sequence[str]) -> None:
+        try:
+            inspector = sa.inspect(self.connection)
+            types = {c["name"]: c["type"] for c in inspector.get_columns(table)}
+            existing = {i["name"] for i in inspector.get_indexes(table)}
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._fail(exc, f"look up the indexes of {table}") from None
+        self._finish()
+        # MySQL indexes no TEXT or JSON column whole; those stay unindexed.
+        usable = [
+            c
+            for c in columns
+            if c in types
+            and not (self.dialect == "mysql" and isinstance(types[c], sa.Text | sa.JSON))
+        ]
+        digest = hashlib.sha1(",".join(usable).encode()).hexdigest()[:8]
+        name = f"cw_{table.strip('_')[:40]}_{digest}"
+        if not usable or name in existing:
+            return
+        self.execute(
+            exp.Create(
+                kind="INDEX",
+                this=exp.Index(
+                    this=exp.to_identifier(name),
+                    table=exp.to_table(table),
+                    params=exp.IndexParameters(
+                        columns=[exp.column(c, quoted=True) for c in usable]
+                    ),
+                ),
+            )
+        )
+
     def close(self) -> None:
         self.connection.close()
         self.engine.dispose()
@@ -569,18 +633,50 @@ _MYSQL_KEY_COLUMNS = frozenset(
 # types. MySQL spells BOOLEAN as TINYINT, and Churnwatch creates no other
 # TINYINT, so TINYINT reads as boolean.
 _PG_KINDS: dict[Any, str] = {
-    16: "bool", 20: "int", 21: "int", 23: "int", 26: "int",
-    700: "float", 701: "float", 1700: "decimal",
-    19: "string", 25: "string", 114: "string", 705: "string", 1042: "string", 1043: "string",
+    16: "bool",
+    20: "int",
+    21: "int",
+    23: "int",
+    26: "int",
+    700: "float",
+    701: "float",
+    1700: "decimal",
+    19: "string",
+    25: "string",
+    114: "string",
+    705: "string",
+    1042: "string",
+    1043: "string",
     3802: "string",
-    1082: "date", 1114: "timestamp", 1184: "timestamp", 17: "binary",
+    1082: "date",
+    1114: "timestamp",
+    1184: "timestamp",
+    17: "binary",
 }
 _MYSQL_KINDS: dict[Any, str] = {
-    1: "bool", 2: "int", 3: "int", 8: "int", 9: "int", 13: "int",
-    4: "float", 5: "float", 0: "decimal", 246: "decimal",
-    7: "timestamp", 12: "timestamp", 10: "date", 14: "date",
-    15: "string", 245: "string", 249: "string", 250: "string", 251: "string", 252: "string",
-    253: "string", 254: "string", 6: "null",
+    1: "bool",
+    2: "int",
+    3: "int",
+    8: "int",
+    9: "int",
+    13: "int",
+    4: "float",
+    5: "float",
+    0: "decimal",
+    246: "decimal",
+    7: "timestamp",
+    12: "timestamp",
+    10: "date",
+    14: "date",
+    15: "string",
+    245: "string",
+    249: "string",
+    250: "string",
+    251: "string",
+    252: "string",
+    253: "string",
+    254: "string",
+    6: "null",
 }
 _ARROW_KINDS = {
     "bool": pa.bool_(),
@@ -633,6 +729,49 @@ def _exponent(value: Any) -> int:
     return exponent if isinstance(exponent, int) else -1
 
 
+def _uniform_types(table: pa.Table) -> pa.Table:
+    """DuckDB's result types as the other engines' results read.
+
+    Every engine answers with the same few Arrow types: integers as int64
+    (DuckDB sums BIGINTs into HUGEINT, a DECIMAL(38, 0)), other decimals and
+    floats as float64, instants as UTC microseconds.
+    """
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        kind = field.type
+        target: pa.DataType | None = None
+        if pa.types.is_integer(kind) and kind != pa.int64():
+            target = pa.int64()
+        elif pa.types.is_decimal(kind):
+            target = pa.int64() if kind.scale == 0 else pa.float64()
+        elif pa.types.is_floating(kind) and kind != pa.float64():
+            target = pa.float64()
+        elif pa.types.is_timestamp(kind) and kind != pa.timestamp("us", tz="UTC"):
+            # Zone-less timestamps hold UTC, as MySQL's DATETIME does.
+            target = pa.timestamp("us", tz="UTC")
+        if target is not None:
+            try:
+                column = column.cast(target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                if pa.types.is_decimal(kind):
+                    column = column.cast(pa.float64())
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
+def _commits_implicitly(statement: exp.Expr) -> bool:
+    """Whether MySQL ends the open transaction to run ``statement`` (DDL)."""
+    if isinstance(statement, exp.Create):
+        properties = statement.args.get("properties")
+        temporary = properties is not None and any(
+            isinstance(p, exp.TemporaryProperty) for p in properties.expressions
+        )
+        return not temporary
+    if isinstance(statement, exp.Drop):
+        return not statement.args.get("temporary")
+    return isinstance(statement, exp.Alter | exp.TruncateTable)
+
+
 def _utc(value: Any) -> Any:
     # MySQL hands back naive DATETIMEs that hold UTC; make them say so.
     if isinstance(value, dt.datetime) and value.tzinfo is None:
@@ -657,7 +796,7 @@ def _redact(url: str) -> str:
 def _driver_message(exc: BaseException) -> str:
     """The driver's own words, in one line, without SQLAlchemy's wrapping."""
     original = getattr(exc, "orig", None) or exc
-    args = getattr(original, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(original, "args", ()))
     if len(args) >= 2 and isinstance(args[0], int) and isinstance(args[1], str):
         text = args[1]  # PyMySQL errors are (code, message)
     else:
@@ -674,7 +813,10 @@ def _statement_error(dialect: str, what: str, message: str) -> WarehouseError:
 
 
 def connect(
-    url: str, *, base_dir: str | Path | None = None, memory_limit_mb: int = 1536,
+    url: str,
+    *,
+    base_dir: str | Path | None = None,
+    memory_limit_mb: int = 1536,
     threads_count: int = 0,
 ) -> Warehouse:
     """Open the warehouse at ``url``.

@@ -56,6 +56,7 @@ from churnwatch.warehouse import (
     DuckDBWarehouse,
     Warehouse,
     arrow_schema,
+    key_index_columns,
 )
 
 __all__ = ["FileLoad", "IngestReport", "ingest"]
@@ -179,9 +180,19 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
-def _null_safe_match(columns: Sequence[str], left: str, right: str) -> exp.Expr:
+def _null_safe_match(
+    columns: Sequence[str], left: str, right: str, required: Sequence[str] = ()
+) -> exp.Expr:
+    # Required columns are never null in staged or loaded rows, so plain
+    # equality means the same there, and Postgres can hash-join (and MySQL
+    # look up an index) on '=' but never on IS NOT DISTINCT FROM / <=>.
     return exp.and_(
-        *[exp.NullSafeEQ(this=_col(c, left), expression=_col(c, right)) for c in columns]
+        *[
+            _col(c, left).eq(_col(c, right))
+            if c in required
+            else exp.NullSafeEQ(this=_col(c, left), expression=_col(c, right))
+            for c in columns
+        ]
     )
 
 
@@ -390,8 +401,7 @@ class _Load:
         rows = rows.append_column(_ROW_NUMBER, pa.array(batch.row_numbers, type=pa.int64()))
         self.engine.register(BATCH_VIEW, rows)
         try:
-            with _mapping_errors(spec, source):
-                bad = self._type_batch(spec, mapping, stage, batch)
+            bad = self._type_batch(spec, source, mapping, stage, batch)
         finally:
             self.engine.unregister(BATCH_VIEW)
         if bad:
@@ -400,16 +410,25 @@ class _Load:
             self._reject_typed(spec, source, mapping, bad, raw)
 
     def _type_batch(
-        self, spec: SourceSpec, mapping: CompiledMapping, stage: str, batch: Batch
+        self,
+        spec: SourceSpec,
+        source: SourceFile,
+        mapping: CompiledMapping,
+        stage: str,
+        batch: Batch,
     ) -> list[dict[str, Any]]:
         """Type a registered batch into the stage; return its rows with a problem."""
         if self._native:
             # DuckDB warehouse: one pass from the Arrow batch into the stage,
             # with no round trip through Python.
-            self._insert_typed(spec, mapping, stage)
+            with _mapping_errors(spec, source):
+                self._insert_typed(spec, mapping, stage)
             first, last = int(batch.row_numbers[0]), int(batch.row_numbers[-1])
             return self._bad_rows(mapping, stage, first, last)
-        typed = self.engine.execute(mapping.query.sql(dialect="duckdb")).to_arrow_table()
+        with _mapping_errors(spec, source):
+            typed = self.engine.execute(mapping.query.sql(dialect="duckdb")).to_arrow_table()
+        # Outside the mapping's errors: a server that refuses a value (an id too
+        # long for MySQL's VARCHAR(255)) is a warehouse error, not a mapping one.
         bad_mask = typed.column("_cw_bad")
         good_rows = typed.filter(pc.invert(bad_mask))
         staged = good_rows.select(self._staged_columns(mapping)).append_column(
@@ -641,7 +660,7 @@ class _Load:
             present = (
                 exp.select(exp.Literal.number(1))
                 .from_(exp.to_table(table.name).as_("t"))
-                .where(_null_safe_match(key, "t", "s"))
+                .where(_null_safe_match(key, "t", "s", table.required))
             )
             self._mark(
                 exp.select(_col("_row", "s"), exp.Literal.string("duplicate_loaded"), exp.null())
@@ -653,7 +672,12 @@ class _Load:
             replaced = (
                 exp.select(exp.Literal.number(1))
                 .from_(exp.to_table(stage).as_("s"))
-                .where(exp.and_(_null_safe_match(key, "s", table.name), self._unmarked("s")))
+                .where(
+                    exp.and_(
+                        _null_safe_match(key, "s", table.name, table.required),
+                        self._unmarked("s"),
+                    )
+                )
             )
             result.updated = max(
                 self.wh.execute(exp.delete(table.name, where=exp.Exists(this=replaced))), 0
@@ -794,6 +818,14 @@ def _stages(wh: Warehouse, specs: Sequence[SourceSpec]) -> Iterator[None]:
         wh.drop_table(_stage_name(name))
         columns = _stage_columns(TABLES[name], [spec for spec in specs if spec.table == name])
         wh.create_table(_stage_name(name), columns, temporary=temporary)
+        # Postgres/MySQL: the checks probe the stage, the marks and the looked-up
+        # tables row by row; indexed, each probe is a look-up, not a scan.
+        wh.create_index(_stage_name(name), key_index_columns(TABLES[name]))
+    wh.create_index(_MARKS, ["_row"])
+    for spec in specs:
+        for mapping in spec.columns.values():
+            if mapping.lookup is not None:
+                wh.create_index(mapping.lookup.table, [mapping.lookup.on])
     try:
         yield
     finally:

@@ -417,7 +417,16 @@ def _read_sql(spec: SourceSpec, source: SourceFile, batch_rows: int) -> Iterator
     except (sa.exc.SQLAlchemyError, ValueError) as exc:
         raise SourceError(f"{where}: not a usable database URL: {_first_line(exc)}") from None
     try:
-        with engine.connect() as connection:
+        connection = engine.connect()
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        raise SourceError(
+            f"{where}: cannot connect: {_first_line(exc)}; check that the server is running "
+            "and the URL's host, port, user, password and database"
+        ) from None
+    try:
+        # Never committed: whatever the query does, the source stays as it was.
+        with connection:
             streamed = connection.execution_options(stream_results=True)
             if spec.query is not None:
                 # Sent as written: neither ':name' nor '%' in it is a placeholder.

@@ -118,6 +118,22 @@ def test_values_scale_and_custom_true_values(tmp_path: Path) -> None:
     assert got == {"x": ("basic", 19.99, 60.875, False), "y": ("pro", 5.0, 15.21875, True)}
 
 
+def test_non_finite_numbers_are_unparseable(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id,m\nx,nan\ny,inf\nz,-Infinity\nok,2.5\n")
+    settings = parse_settings({"sources": [accounts_source({"mrr": "m"})]})
+    with connect("duckdb:///:memory:") as wh:
+        ingest(settings, wh, base_dir=tmp_path, now=NOW)
+        rejected = wh.query(
+            sqlglot.parse_one("SELECT row_number, value, reason FROM quarantine ORDER BY 1")
+        ).to_pylist()
+        assert wh.count("accounts") == 1
+    assert rejected == [
+        {"row_number": 1, "value": "nan", "reason": "unparseable"},
+        {"row_number": 2, "value": "inf", "reason": "unparseable"},
+        {"row_number": 3, "value": "-Infinity", "reason": "unparseable"},
+    ]
+
+
 def test_seconds_between_expr_and_json_columns(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("id\nu1\n")
     rows = load(

@@ -339,6 +339,9 @@ class _Compiler:
                 else node
             )
             number: exp.Expr = exp.TryCast(this=value, to=exp.DataType.build("DOUBLE"))
+            # NaN and infinity are not amounts, and MySQL cannot store them:
+            # they do not read as numbers on any engine.
+            number = exp.Case(ifs=[exp.If(this=exp.func("ISFINITE", number), true=number.copy())])
             if mapping.scale is not None:
                 number = _scaled(number, mapping.scale)
             if kind == "bigint":

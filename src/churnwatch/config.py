@@ -224,7 +224,7 @@ class WarehouseSettings(_Model):
         "or mysql://... (SQLAlchemy URLs).",
     )
     memory_limit_mb: int = Field(
-        default=1536, ge=64, description="Memory DuckDB may use before spilling to disk."
+        default=1024, ge=64, description="Memory DuckDB may use before spilling to disk."
     )
     threads_count: int = Field(
         default=0, ge=0, description="Threads DuckDB may use; 0 uses every core."

@@ -258,7 +258,7 @@ class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
 
     def __init__(
-        self, path: str | Path = ":memory:", memory_limit_mb: int = 1536, threads_count: int = 0
+        self, path: str | Path = ":memory:", memory_limit_mb: int = 1024, threads_count: int = 0
     ) -> None:
         self.path = str(path)
         self.url = f"duckdb:///{self.path}"
@@ -275,6 +275,10 @@ class DuckDBWarehouse(Warehouse):
         self.connection.execute("SET preserve_insertion_order = false")
         # A progress bar on stdout is the CLI's job, not the engine's.
         self.connection.execute("SET enable_progress_bar = false")
+        # Freed memory goes back to the system promptly: without this the
+        # allocator keeps pages past the limit and the process outgrows it.
+        self.connection.execute("SET allocator_flush_threshold = '32MB'")
+        self.connection.execute("SET allocator_background_threads = true")
         if threads_count:
             self.connection.execute(f"SET threads = {int(threads_count)}")
         self._in_transaction = False
@@ -816,7 +820,7 @@ def connect(
     url: str,
     *,
     base_dir: str | Path | None = None,
-    memory_limit_mb: int = 1536,
+    memory_limit_mb: int = 1024,
     threads_count: int = 0,
 ) -> Warehouse:
     """Open the warehouse at ``url``.

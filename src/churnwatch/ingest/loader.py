@@ -246,14 +246,17 @@ class _Load:
         self._quarantine = []
         started = dt.datetime.now(dt.UTC)
         stage = _stage_name(spec.table)
+        # Staging writes only the stage, which every load empties first: it
+        # needs no transaction, and outside one DuckDB frees each batch as it
+        # goes (inside, it keeps them all until the commit).
+        self.wh.execute(exp.delete(stage))
+        self.wh.execute(exp.delete(_MARKS))
+        self._marked = 0
+        if self._native and source.format == "parquet":
+            self._stage_parquet(spec, source, stage, result)
+        else:
+            self._stage_batches(spec, source, stage, result)
         with self.wh.transaction():
-            self.wh.execute(exp.delete(stage))
-            self.wh.execute(exp.delete(_MARKS))
-            self._marked = 0
-            if self._native and source.format == "parquet":
-                self._stage_parquet(spec, source, stage, result)
-            else:
-                self._stage_batches(spec, source, stage, result)
             self._check_and_publish(spec, source, table, stage, result)
             result.quarantined = len(self._quarantine)
             result.reasons = Counter(q["reason"] for q in self._quarantine)

@@ -233,7 +233,7 @@ def _read_csv(spec: SourceSpec, source: SourceFile, batch_rows: int) -> Iterator
 
     reader = pacsv.open_csv(
         source.path,
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24),
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 20),
         parse_options=pacsv.ParseOptions(
             delimiter=spec.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
         ),

@@ -24,12 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import pyarrow as pa
+
 __all__ = [
     "LOAD_ORDER",
     "TABLES",
     "Column",
     "ColumnType",
     "Table",
+    "arrow_type",
     "sql_type",
 ]
 
@@ -67,6 +70,29 @@ _TYPES: dict[str, dict[ColumnType, str]] = {
         "json": "JSON",
     },
 }
+
+
+#: How each abstract type is held in Arrow (JSON as its text).
+_ARROW_TYPES: dict[ColumnType, pa.DataType] = {
+    "string": pa.string(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+    "double": pa.float64(),
+    "bigint": pa.int64(),
+    "boolean": pa.bool_(),
+    "json": pa.string(),
+}
+
+
+def arrow_type(column_type: ColumnType) -> pa.DataType:
+    """The Arrow type that holds an abstract column type.
+
+    Examples
+    --------
+    >>> arrow_type("timestamp")
+    TimestampType(timestamp[us, tz=UTC])
+    """
+    return _ARROW_TYPES[column_type]
 
 
 def sql_type(column_type: ColumnType, dialect: str) -> str:

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlglot import exp
 
 from churnwatch.errors import WarehouseError
-from churnwatch.schema import TABLES, ColumnType, Table, sql_type
+from churnwatch.schema import TABLES, ColumnType, Table, arrow_type, sql_type
 
 __all__ = [
     "LOADS_TABLE",
@@ -225,16 +225,7 @@ class Warehouse:
 
 
 def _arrow_for(columns: Sequence[tuple[str, ColumnType]]) -> pa.Schema:
-    types: dict[ColumnType, pa.DataType] = {
-        "string": pa.string(),
-        "timestamp": pa.timestamp("us", tz="UTC"),
-        "date": pa.date32(),
-        "double": pa.float64(),
-        "bigint": pa.int64(),
-        "boolean": pa.bool_(),
-        "json": pa.string(),
-    }
-    return pa.schema([(name, types[kind]) for name, kind in columns])
+    return pa.schema([(name, arrow_type(kind)) for name, kind in columns])
 
 
 def arrow_schema(table: str) -> pa.Schema:

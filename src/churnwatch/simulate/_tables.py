@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from churnwatch.schema import TABLES
+from churnwatch.schema import TABLES, arrow_type
 from churnwatch.simulate import _catalog as cat
 from churnwatch.simulate._accounts import AccountBlock, CsmDirectory, UserBlock
 from churnwatch.simulate._activity import EventBlock
@@ -31,15 +30,6 @@ from churnwatch.simulate._time import to_micros
 
 __all__ = ["IdWidths", "RowGroupSink", "arrow_schema", "block_tables", "csms_table", "format_ids"]
 
-_ARROW_TYPES: dict[str, Any] = {
-    "string": pa.string(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "date": pa.date32(),
-    "double": pa.float64(),
-    "bigint": pa.int64(),
-    "boolean": pa.bool_(),
-    "json": pa.string(),
-}
 #: Columns worth dictionary-encoding in Parquet; unique ids and times are not.
 _LOW_CARDINALITY = {
     "account_id", "user_id", "csm_id", "name", "plan", "region", "platform", "referral_source",
@@ -56,7 +46,7 @@ def arrow_schema(table: str) -> pa.Schema:
     >>> arrow_schema("events").field("event_time").type
     TimestampType(timestamp[us, tz=UTC])
     """
-    return pa.schema([pa.field(c.name, _ARROW_TYPES[c.type]) for c in TABLES[table].columns])
+    return pa.schema([pa.field(c.name, arrow_type(c.type)) for c in TABLES[table].columns])
 
 
 def format_ids(prefix: str, numbers: Ints, width: int) -> pa.Array:

@@ -120,3 +120,38 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "demo")
     assert {s.table for s in settings.sources} >= {"accounts", "events", "subscriptions"}
     assert settings.data.observation_end is not None
+
+
+def test_labels_on_socialnet7(tmp_path: Path) -> None:
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "socialnet7"
+    if not data.is_dir():
+        import pytest
+
+        pytest.skip(f"shared datasets not found at {data}")
+    folder = tmp_path / "p"
+    assert (
+        runner.invoke(
+            app, ["init", str(folder), "--preset", "fightchurn", "--data", str(data)]
+        ).exit_code
+        == 0
+    )
+    loaded = runner.invoke(
+        app, ["ingest", "-p", str(folder), "--source", "account", "--source", "subscription"]
+    )
+    assert loaded.exit_code == 0, loaded.output
+    out = tmp_path / "labels.parquet"
+    result = runner.invoke(
+        app, ["labels", "-p", str(folder), "--start", "2020-02-01", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2020-06-01" in result.output  # the observation end it used, said
+    import pyarrow.parquet as pq
+
+    frame = pq.read_table(out)
+    assert frame.column_names == ["account_id", "cutoff", "churn_30d"]
+    # February's cutoff: 998 examples, 54 churners (see tests/labels/test_socialnet7.py).
+    february = [r for r in frame.to_pylist() if r["cutoff"].month == 2]
+    assert (len(february), sum(r["churn_30d"] for r in february)) == (998, 54)
+    missing = runner.invoke(app, ["labels", "-p", str(folder)])
+    assert missing.exit_code == 2
+    assert "--start" in missing.output

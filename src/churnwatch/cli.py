@@ -9,6 +9,7 @@ trace.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import os
@@ -16,6 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -257,6 +261,86 @@ def status(
     """Show row counts, date ranges and quarantined rows by reason."""
     with _open(project, warehouse) as (_, wh):
         _print_status(describe(wh))
+
+
+# -- labels ------------------------------------------------------------------------
+@app.command()
+@_user_errors
+def labels(
+    project: ProjectOption = Path("."),
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help="inactivity, subscription, adoption, conversion, activity or revenue; "
+            "default: [churn] definition."
+        ),
+    ] = None,
+    horizon: Annotated[
+        list[int] | None, typer.Option(help="Horizon in days (repeatable); default [churn].")
+    ] = None,
+    lead: Annotated[int, typer.Option(help="Days between the cutoff and the window.")] = 0,
+    start: Annotated[str | None, typer.Option(help="First cutoff (YYYY-MM-DD).")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Cutoffs before this day; default: the observation end.")
+    ] = None,
+    every_days: Annotated[int | None, typer.Option(help="Days between cutoffs.")] = None,
+    every_months: Annotated[
+        int | None, typer.Option(help="Months between cutoffs (the default: 1).")
+    ] = None,
+    at: Annotated[list[str] | None, typer.Option(help="An explicit cutoff (repeatable).")] = None,
+    after_signup: Annotated[
+        int | None, typer.Option(help="One cutoff per account, this many days after signup.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the labels to this .parquet or .csv file.")
+    ] = None,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Label accounts at cutoffs: who churned (or converted, or how active) afterwards."""
+    from churnwatch.labels import CutoffSchedule, LabelSpec, infer_observation_end, make_labels
+
+    with _open(project, warehouse) as (settings, wh):
+        spec = LabelSpec.from_settings(settings.churn, lead_days=lead)
+        changes: dict[str, object] = {}
+        if kind is not None:
+            changes["kind"] = kind
+        if horizon:
+            changes["horizon_days"] = tuple(horizon)
+        if changes:
+            spec = dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
+        observation_end = settings.data.observation_end
+        if at:
+            schedule = CutoffSchedule.explicit(at)
+        elif after_signup is not None:
+            schedule = CutoffSchedule.after_signup(after_signup)
+        else:
+            if start is None:
+                raise ChurnwatchError(
+                    "give --start (with --every-months/--every-days), --at or --after-signup"
+                )
+            until = end or (
+                observation_end or infer_observation_end(wh, spec).at.date().isoformat()
+            )
+            if every_days is not None:
+                schedule = CutoffSchedule.every(start, until, days=every_days)
+            else:
+                schedule = CutoffSchedule.every(start, until, months=every_months or 1)
+        table = make_labels(wh, spec, schedule, observation_end=observation_end)
+    console.print(table.describe(), markup=False, highlight=False)
+    if out is not None:
+        _write_frame(table.frame, out)
+        console.print(f"wrote {table.frame.num_rows:,} rows to {out}")
+
+
+def _write_frame(frame: pa.Table, out: Path) -> None:
+    """Write a result table as Parquet or CSV, by the file's suffix."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        pq.write_table(frame, out)
+    elif out.suffix.lower() == ".csv":
+        pacsv.write_csv(frame, out)
+    else:
+        raise ChurnwatchError(f"--out {out}: write to a .parquet or .csv file")
 
 
 # -- demo --------------------------------------------------------------------------

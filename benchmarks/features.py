@@ -1,0 +1,262 @@
+"""Feature throughput on the simulator's event log, against hand-written queries.
+
+In one run, each part in its own process so its peak RSS is its own:
+
+1. Churnwatch, default feature set, one cutoff (every account alive then).
+2. Churnwatch, default feature set, 12 monthly cutoffs.
+3. The same ~20 features written by hand as one DuckDB query over the Parquet files.
+4. The same ~20 features written by hand as one Polars streaming query.
+
+    python benchmarks/features.py                       # 1M accounts, ~50M events
+    python benchmarks/features.py --accounts 100000     # a smaller run
+
+The data (simulated, then ingested into a DuckDB warehouse) is kept in
+--work-dir, so later runs skip those steps. Targets (2 cores): Churnwatch
+within 1.25x of the faster hand-written query, peak under 2 GB, and 12
+cutoffs in at most 6x the time of one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DUCKDB_MEMORY_MB = 1024
+END = "2024-12-31"
+CUTOFF = dt.datetime(2024, 12, 1, tzinfo=dt.UTC)
+TYPES = ("login", "session", "feature_use", "report_viewed", "invite_sent", "message_sent")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, in MiB.
+
+    Read from /proc (VmHWM), which starts afresh at exec: ``ru_maxrss``
+    would also count the parent's peak, inherited through fork.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def prepare(work: Path, accounts: int) -> Path:
+    """Simulate and ingest once; return the project folder."""
+    from churnwatch.config import DataSettings, Settings
+    from churnwatch.ingest import ingest
+    from churnwatch.ingest.presets import preset_sources
+    from churnwatch.simulate import simulate
+    from churnwatch.warehouse import connect
+
+    project = work / f"project_{accounts}"
+    done = project / "ready"
+    if done.exists():
+        return project
+    data = project / "data"
+    print(f"simulating {accounts:,} accounts into {data} ...", flush=True)
+    result = simulate(data, n_accounts=accounts, seed=0, end=END)
+    settings = Settings(
+        data=DataSettings(observation_end=str(result.observation_end)),
+        sources=preset_sources("churnwatch_simulator", data),
+    )
+    print("ingesting ...", flush=True)
+    with connect(str(f"duckdb:///{project / 'warehouse.duckdb'}")) as wh:
+        ingest(settings, wh)
+    done.write_text(json.dumps(result.counts))
+    return project
+
+
+def _cutoffs(wh: Any, dates: list[dt.datetime]) -> Any:
+    """Every account created before each cutoff, as the cutoffs table."""
+    import pyarrow as pa
+    from sqlglot import exp
+
+    accounts = wh.query(exp.select("account_id", "created_at").from_("accounts"))
+    ids, created = (
+        accounts.column("account_id").to_pylist(),
+        accounts.column("created_at").to_pylist(),
+    )
+    rows = [(a, d) for d in dates for a, c in zip(ids, created, strict=True) if c is None or c < d]
+    return pa.table(
+        {
+            "account_id": pa.array([a for a, _ in rows], pa.string()),
+            "cutoff": pa.array([d for _, d in rows], pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def run_churnwatch(project: Path, cutoffs: int) -> dict[str, Any]:
+    from churnwatch.features import compute_features, default_features
+    from churnwatch.warehouse import connect
+
+    dates = [CUTOFF - dt.timedelta(days=30 * i) for i in range(cutoffs)]
+    with connect(
+        f"duckdb:///{project / 'warehouse.duckdb'}", memory_limit_mb=DUCKDB_MEMORY_MB
+    ) as wh:
+        table = _cutoffs(wh, dates)
+        specs = default_features(wh)
+        started = time.perf_counter()
+        frame = compute_features(wh, table, specs)
+        seconds = time.perf_counter() - started
+        events = wh.count("events")
+    return {"seconds": seconds, "rows": frame.num_rows, "features": len(specs), "events": events}
+
+
+def _hand_features_sql(events_glob: str, accounts_path: str) -> str:
+    """~20 features in one hand-written DuckDB query over the Parquet files."""
+    c = f"TIMESTAMPTZ '{CUTOFF.isoformat()}'"
+
+    def within(days: int) -> str:
+        return f"e.event_time >= {c} - INTERVAL {days} DAY"
+
+    per_type = ",\n".join(
+        f"  count(*) FILTER (WHERE e.event_type = '{t}' AND {within(30)}) AS {t}_30d" for t in TYPES
+    )
+    return f"""
+SELECT a.account_id,
+  count(e.event_time) FILTER (WHERE {within(7)}) AS events_7d,
+  count(e.event_time) FILTER (WHERE {within(30)}) AS events_30d,
+  count(e.event_time) FILTER (WHERE {within(90)}) AS events_90d,
+  count(e.event_time) AS events_all,
+{per_type},
+  count(DISTINCT date_trunc('day', e.event_time)) FILTER (WHERE {within(30)}) AS active_days_30d,
+  count(DISTINCT date_trunc('week', e.event_time)) FILTER (WHERE {within(90)}) AS active_weeks_90d,
+  sum(e.duration_s) FILTER (WHERE {within(30)}) AS duration_30d,
+  avg(e.duration_s) FILTER (WHERE {within(30)}) AS mean_duration_30d,
+  count(*) FILTER (WHERE e.event_type = 'support_call' AND {within(90)}) AS support_90d,
+  count(*) FILTER (WHERE e.event_type = 'support_call' AND e.value < 0 AND {within(90)})
+    AS negative_support_90d,
+  date_diff('second', max(e.event_time), {c}) / 86400.0 AS days_since_last,
+  count(e.event_time) FILTER (WHERE {within(30)})
+    - count(e.event_time) FILTER (WHERE {within(60)} AND NOT {within(30)}) AS events_30d_change,
+  date_diff('second', min(a.created_at), {c}) / 86400.0 AS tenure_days
+FROM read_parquet('{accounts_path}') a
+LEFT JOIN read_parquet('{events_glob}') e
+  ON e.account_id = a.account_id AND e.event_time < {c}
+WHERE a.created_at < {c}
+GROUP BY a.account_id
+"""
+
+
+def run_duckdb_by_hand(project: Path) -> dict[str, Any]:
+    import duckdb
+
+    data = project / "data"
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_MB}MB'")
+    con.execute("SET TimeZone = 'UTC'")
+    sql = _hand_features_sql(str(data / "events" / "*.parquet"), str(data / "accounts.parquet"))
+    started = time.perf_counter()
+    rows = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
+    seconds = time.perf_counter() - started
+    con.close()
+    return {"seconds": seconds, "rows": rows[0] if rows else 0}
+
+
+def run_polars_by_hand(project: Path) -> dict[str, Any]:
+    import polars as pl
+
+    data = project / "data"
+    cutoff = pl.lit(CUTOFF).dt.cast_time_unit("us")
+    events = pl.scan_parquet(data / "events" / "*.parquet").filter(pl.col("event_time") < cutoff)
+
+    def within(days: int) -> pl.Expr:
+        return pl.col("event_time") >= cutoff - pl.duration(days=days)
+
+    aggregations = [
+        within(7).sum().alias("events_7d"),
+        within(30).sum().alias("events_30d"),
+        within(90).sum().alias("events_90d"),
+        pl.len().alias("events_all"),
+        *[((pl.col("event_type") == t) & within(30)).sum().alias(f"{t}_30d") for t in TYPES],
+        pl.col("event_time")
+        .dt.truncate("1d")
+        .filter(within(30))
+        .n_unique()
+        .alias("active_days_30d"),
+        pl.col("event_time")
+        .dt.truncate("1w")
+        .filter(within(90))
+        .n_unique()
+        .alias("active_weeks_90d"),
+        pl.col("duration_s").filter(within(30)).sum().alias("duration_30d"),
+        pl.col("duration_s").filter(within(30)).mean().alias("mean_duration_30d"),
+        ((pl.col("event_type") == "support_call") & within(90)).sum().alias("support_90d"),
+        ((pl.col("event_type") == "support_call") & (pl.col("value") < 0) & within(90))
+        .sum()
+        .alias("negative_support_90d"),
+        ((cutoff - pl.col("event_time").max()).dt.total_seconds() / 86400).alias("days_since_last"),
+        (within(30).sum().cast(pl.Int64) - (within(60) & ~within(30)).sum().cast(pl.Int64)).alias(
+            "events_30d_change"
+        ),
+    ]
+    accounts = pl.scan_parquet(data / "accounts.parquet").filter(pl.col("created_at") < cutoff)
+    query = accounts.select(
+        "account_id",
+        ((cutoff - pl.col("created_at")).dt.total_seconds() / 86400).alias("tenure_days"),
+    ).join(events.group_by("account_id").agg(aggregations), on="account_id", how="left")
+    started = time.perf_counter()
+    frame = query.collect(engine="streaming")
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "rows": frame.height}
+
+
+PARTS = {
+    "churnwatch_1": lambda p: run_churnwatch(p, 1),
+    "churnwatch_12": lambda p: run_churnwatch(p, 12),
+    "duckdb_by_hand": run_duckdb_by_hand,
+    "polars_by_hand": run_polars_by_hand,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--accounts", type=int, default=1_000_000)
+    parser.add_argument(
+        "--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "cw-features"
+    )
+    parser.add_argument("--child", nargs=2, metavar=("PART", "PROJECT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        part, project = args.child
+        result = PARTS[part](Path(project))
+        result["peak_rss_mb"] = peak_rss_mb()
+        print(json.dumps(result))
+        return
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    project = prepare(args.work_dir, args.accounts)
+    events = json.loads((project / "ready").read_text())["events"]
+    print(f"{events:,} events, {args.accounts:,} accounts; cutoff {CUTOFF.date()}")
+    print(f"{'part':<16} {'seconds':>8} {'events/s':>12} {'rows':>10} {'peak RSS':>10}")
+    results: dict[str, dict[str, Any]] = {}
+    for part in PARTS:
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", part, str(project)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        result = json.loads(output.strip().splitlines()[-1])
+        results[part] = result
+        print(
+            f"{part:<16} {result['seconds']:>8.1f} {events / result['seconds']:>12,.0f} "
+            f"{result['rows']:>10,} {result['peak_rss_mb']:>7,.0f} MB",
+            flush=True,
+        )
+    fastest = min(results["duckdb_by_hand"]["seconds"], results["polars_by_hand"]["seconds"])
+    one, twelve = results["churnwatch_1"]["seconds"], results["churnwatch_12"]["seconds"]
+    print(f"churnwatch (1 cutoff) / fastest hand-written: {one / fastest:.2f}x (target <= 1.25x)")
+    print(f"12 cutoffs / 1 cutoff: {twelve / one:.2f}x (target <= 6x)")
+    print(f"default feature set: {results['churnwatch_1'].get('features')} features")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Portable pieces of feature SQL: time spans, ratios and JSON lookups.
+
+sqlglot transpiles most expressions faithfully, but a few do not mean the
+same thing on every engine, and those are built here per dialect:
+
+- *Seconds between two instants.* ``TimeToUnix`` renders ``EPOCH`` (DuckDB),
+  ``DATE_PART('epoch', ...)`` (Postgres) and ``UNIX_TIMESTAMP`` (Spark), but
+  ``TIME_TO_UNIX`` on MySQL, which does not exist; MySQL gets
+  ``TIMESTAMPDIFF(MICROSECOND, ...)``, exact and free of the 2038 limit of
+  ``UNIX_TIMESTAMP``, and Spark ``UNIX_MICROS``, whose ``UNIX_TIMESTAMP``
+  drops fractions of a second.
+- *Division.* MySQL divides integers into a DECIMAL with four digits
+  (``1 / 3 = 0.3333``) and Postgres truncates them, so ratios cast their
+  numerator to DOUBLE first.
+- *A JSON property as text.* ``->>`` is DuckDB's and MySQL 8's but not
+  MariaDB's, and Postgres' ``JSON_EXTRACT_PATH_TEXT`` refuses JSONB:
+  MySQL/MariaDB read ``JSON_VALUE``, Postgres ``JSONB_EXTRACT_PATH_TEXT``.
+
+Window bounds are written as ``cutoff - INTERVAL 'n' DAY``, which every
+dialect renders as instant arithmetic (``DATE_SUB`` on Spark would truncate
+to a date).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+__all__ = ["days_before", "days_between", "json_text", "ratio", "seconds_between"]
+
+SECONDS_PER_DAY = 86_400
+
+
+def days_before(instant: exp.Expr, days: int) -> exp.Expr:
+    """``instant - INTERVAL 'days' DAY``, an instant on every engine.
+
+    Examples
+    --------
+    >>> days_before(exp.column("cutoff"), 30).sql("postgres")
+    "cutoff - INTERVAL '30 DAY'"
+    """
+    return exp.Sub(this=instant, expression=_interval(days))
+
+
+def days_after(instant: exp.Expr, days: int) -> exp.Expr:
+    """``instant + INTERVAL 'days' DAY``."""
+    return exp.Add(this=instant, expression=_interval(days))
+
+
+def _interval(days: int) -> exp.Interval:
+    return exp.Interval(this=exp.Literal.string(str(int(days))), unit=exp.var("DAY"))
+
+
+def seconds_between(later: exp.Expr, earlier: exp.Expr, dialect: str) -> exp.Expr:
+    """Seconds from ``earlier`` to ``later`` as a DOUBLE (null if either is null).
+
+    Examples
+    --------
+    >>> seconds_between(exp.column("c"), exp.column("t"), "mysql").sql("mysql")
+    'TIMESTAMPDIFF(MICROSECOND, t, c) / 1000000.0E0'
+    """
+    if dialect == "mysql":
+        micros: exp.Expr = exp.TimestampDiff(
+            this=later, expression=earlier, unit=exp.var("MICROSECOND")
+        )
+        return exp.Div(this=micros, expression=exp.Literal.number("1000000.0E0"))
+    if dialect in ("spark", "spark2", "databricks"):
+        # UNIX_TIMESTAMP would drop the fraction of a second.
+        micros = exp.Sub(
+            this=exp.Anonymous(this="UNIX_MICROS", expressions=[later]),
+            expression=exp.Anonymous(this="UNIX_MICROS", expressions=[earlier]),
+        )
+        return exp.Div(this=exp.paren(micros), expression=exp.Literal.number("1000000.0E0"))
+    return exp.Sub(
+        this=exp.TimeToUnix(this=later),
+        expression=exp.TimeToUnix(this=earlier),
+    )
+
+
+def days_between(later: exp.Expr, earlier: exp.Expr, dialect: str) -> exp.Expr:
+    """Fractional days from ``earlier`` to ``later``."""
+    return exp.Div(
+        this=exp.paren(seconds_between(later, earlier, dialect), copy=False),
+        expression=exp.Literal.number(SECONDS_PER_DAY),
+    )
+
+
+def ratio(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:
+    """``numerator / denominator`` as a DOUBLE, null when the denominator is 0."""
+    return exp.Div(
+        this=exp.cast(numerator, exp.DataType.Type.DOUBLE),
+        expression=exp.Nullif(this=denominator, expression=exp.Literal.number(0)),
+    )
+
+
+def json_text(document: exp.Expr, key: str, dialect: str) -> exp.Expr:
+    """The text of top-level ``key`` of a JSON column (null when absent).
+
+    ``key`` is a plain identifier (checked by the spec), so it can be written
+    into a JSON path as it is.
+    """
+    if dialect == "postgres":
+        return exp.Anonymous(
+            this="JSONB_EXTRACT_PATH_TEXT", expressions=[document, exp.Literal.string(key)]
+        )
+    if dialect == "mysql":
+        return exp.Anonymous(
+            this="JSON_VALUE", expressions=[document, exp.Literal.string(f"$.{key}")]
+        )
+    return exp.JSONExtractScalar(
+        this=document,
+        expression=exp.JSONPath(expressions=[exp.JSONPathRoot(), exp.JSONPathKey(this=key)]),
+    )

@@ -120,6 +120,25 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "demo")
     assert {s.table for s in settings.sources} >= {"accounts", "events", "subscriptions"}
     assert settings.data.observation_end is not None
+    project_dir = str(tmp_path / "demo")
+    explained = runner.invoke(app, ["features", "-p", project_dir, "--explain"])
+    assert explained.exit_code == 0, explained.output
+    assert (
+        "events_30d (int64): count of events in the 30 days before the cutoff" in explained.output
+    )
+    out = tmp_path / "features.parquet"
+    computed = runner.invoke(
+        app, ["features", "-p", project_dir, "--at", "2024-12-01", "--out", str(out)]
+    )
+    assert computed.exit_code == 0, computed.output
+    import pyarrow.parquet as pq
+
+    frame = pq.read_table(out)
+    assert frame.num_rows > 0
+    assert len(frame.column_names) == len(explained.output.strip().splitlines()) + 2
+    bad = runner.invoke(app, ["features", "-p", project_dir, "--at", "December"])
+    assert bad.exit_code == 2
+    assert "expected a date" in bad.output
 
 
 def test_labels_on_socialnet7(tmp_path: Path) -> None:

@@ -343,6 +343,90 @@ def _write_frame(frame: pa.Table, out: Path) -> None:
         raise ChurnwatchError(f"--out {out}: write to a .parquet or .csv file")
 
 
+# -- features ----------------------------------------------------------------------
+@app.command()
+@_user_errors
+def features(
+    project: ProjectOption = Path("."),
+    at: Annotated[
+        list[str] | None,
+        typer.Option(help="A cutoff (repeatable): features of every account then."),
+    ] = None,
+    labels_file: Annotated[
+        Path | None,
+        typer.Option("--labels", help="Compute at the (account, cutoff) rows of a labels file."),
+    ] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option(help="Leave out this feature (repeatable).")
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="List each feature with its window and source, and exit."),
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the features to this .parquet or .csv file.")
+    ] = None,
+    warehouse: WarehouseOption = None,
+) -> None:
+    """Compute point-in-time features: each account as it stood just before each cutoff."""
+    from churnwatch.features import compute_features, default_features, merge_features
+    from churnwatch.features import explain as explain_features
+
+    with _open(project, warehouse) as (_, wh):
+        specs = merge_features(default_features(wh), drop=drop or ())
+        if explain:
+            for line in explain_features(specs):
+                typer.echo(line)
+            return
+        cutoffs = _feature_cutoffs(wh, at, labels_file)
+        with _progress() as progress:
+            progress.add_task(f"{len(specs)} features at {cutoffs.num_rows:,} cutoffs", total=None)
+            frame = compute_features(wh, cutoffs, specs)
+    console.print(f"{len(specs)} features for {frame.num_rows:,} (account, cutoff) rows")
+    if out is not None:
+        _write_frame(frame, out)
+        console.print(f"wrote {out}")
+
+
+def _feature_cutoffs(wh: Warehouse, at: list[str] | None, labels_file: Path | None) -> pa.Table:
+    """The (account_id, cutoff) rows to compute: from a labels file, or every account at dates."""
+    from sqlglot import exp
+
+    if labels_file is not None:
+        if at:
+            raise ChurnwatchError("give --labels or --at, not both")
+        try:
+            labelled = pq.read_table(labels_file, columns=["account_id", "cutoff"])
+        except (OSError, KeyError, pa.ArrowException) as exc:
+            raise ChurnwatchError(
+                f"--labels {labels_file}: expected a Parquet file from 'churnwatch labels' ({exc})"
+            ) from None
+        return labelled.cast(
+            pa.schema([("account_id", pa.string()), ("cutoff", pa.timestamp("us", tz="UTC"))])
+        )
+    if not at:
+        raise ChurnwatchError("give --at DATE (repeatable) or --labels FILE")
+    dates = []
+    for text in at:
+        try:
+            dates.append(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC))
+        except ValueError:
+            raise ChurnwatchError(f"--at {text!r}: expected a date such as 2024-06-01") from None
+    accounts = wh.query(exp.select("account_id", "created_at").from_("accounts")).to_pylist()
+    rows = [
+        (a["account_id"], day)
+        for day in dates
+        for a in accounts
+        if a["created_at"] is None or a["created_at"] < day
+    ]
+    return pa.table(
+        {
+            "account_id": pa.array([r[0] for r in rows], pa.string()),
+            "cutoff": pa.array([r[1] for r in rows], pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
 # -- demo --------------------------------------------------------------------------
 @app.command()
 @_user_errors

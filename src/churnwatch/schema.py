@@ -69,6 +69,17 @@ _TYPES: dict[str, dict[ColumnType, str]] = {
         "boolean": "BOOLEAN",
         "json": "JSON",
     },
+    # Spark's TIMESTAMP is an instant (TIMESTAMP_LTZ, sessions set to UTC);
+    # Spark has no JSON type: JSON is kept as its text.
+    "spark": {
+        "string": "STRING",
+        "timestamp": "TIMESTAMP",
+        "date": "DATE",
+        "double": "DOUBLE",
+        "bigint": "BIGINT",
+        "boolean": "BOOLEAN",
+        "json": "STRING",
+    },
 }
 
 

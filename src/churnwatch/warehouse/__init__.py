@@ -31,6 +31,7 @@ from churnwatch.warehouse._base import (
     table_columns,
 )
 from churnwatch.warehouse._duckdb import DuckDBWarehouse
+from churnwatch.warehouse._spark import SparkWarehouse  # imports PySpark only when opened
 from churnwatch.warehouse._sql import SQLWarehouse, normalize_url
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "SYSTEM_TABLES",
     "DuckDBWarehouse",
     "SQLWarehouse",
+    "SparkWarehouse",
     "Warehouse",
     "arrow_schema",
     "connect",
@@ -61,9 +63,13 @@ def connect(
     ----------
     url : str
         ``duckdb:///FILE`` (relative paths are taken from ``base_dir``),
-        ``duckdb:///:memory:``, ``postgresql://...`` or ``mysql://...``.
+        ``duckdb:///:memory:``, ``postgresql://...``, ``mysql://...``,
+        ``spark://local`` (Spark local mode, tables in a temporary folder) or
+        ``spark:///DIR`` (Spark local mode, tables and catalog kept in DIR;
+        relative paths are taken from ``base_dir``). Spark needs the
+        ``spark`` extra and Java 17+.
     base_dir : str or Path, optional
-        Folder that relative DuckDB paths are resolved against.
+        Folder that relative DuckDB and Spark paths are resolved against.
     memory_limit_mb, threads_count : int
         DuckDB resource limits (ignored by other engines).
 
@@ -79,7 +85,14 @@ def connect(
         return DuckDBWarehouse(path, memory_limit_mb=memory_limit_mb, threads_count=threads_count)
     if re.match(r"^(postgres(ql)?|mysql|mariadb)(\+\w+)?://", url):
         return SQLWarehouse(url)
+    if url == "spark://local":
+        return SparkWarehouse()
+    if url.startswith("spark:///") and url != "spark:///":
+        folder = Path(url.removeprefix("spark:///"))
+        if not folder.is_absolute() and base_dir is not None:
+            folder = Path(base_dir) / folder
+        return SparkWarehouse(folder)
     raise WarehouseError(
         f"unsupported warehouse URL {redact(url)!r}: use duckdb:///FILE, "
-        "postgresql://... or mysql://..."
+        "postgresql://..., mysql://..., spark://local or spark:///DIR"
     )

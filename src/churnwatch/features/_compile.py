@@ -26,6 +26,7 @@ the frame is identical whichever engine computed it.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
@@ -44,6 +45,7 @@ from churnwatch.features._portable import (
     seconds_between,
 )
 from churnwatch.features._spec import SUPPORT_EVENT_TYPES, FeatureSpec, Source
+from churnwatch.schema import ColumnType
 from churnwatch.warehouse import Warehouse
 
 __all__ = ["compile_features", "compute_features"]
@@ -81,9 +83,13 @@ def _all(conditions: Sequence[exp.Expr], fallback: exp.Expr) -> exp.Expr:
 class _Context:
     """Names and dialect shared by the expressions of one query."""
 
-    def __init__(self, dialect: str, cutoffs_table: str) -> None:
+    def __init__(self, dialect: str, cutoffs_table: str, bounds: set[int] | None = None) -> None:
         self.dialect = dialect
         self.cutoffs_table = cutoffs_table
+        # When set, window starts are columns of the cutoffs table, computed
+        # once per cutoff: ``cutoff - INTERVAL`` per event and per feature is
+        # calendar arithmetic, the most costly part of the whole query.
+        self.bounds = bounds
         self.account_id = _col("account_id", "c")
         self.cutoff = _col("cutoff", "c")
 
@@ -100,7 +106,14 @@ class _Context:
 
     def since(self, time: exp.Expr, days: int | None) -> list[exp.Expr]:
         """``time`` inside the window of ``days`` before the cutoff (none: all time)."""
-        return [] if days is None else [time >= days_before(self.cutoff, days)]
+        return [] if days is None else [time >= self.before(days)]
+
+    def before(self, days: int) -> exp.Expr:
+        """The instant ``days`` before the cutoff."""
+        if self.bounds is None:
+            return days_before(self.cutoff, days)
+        self.bounds.add(int(days))
+        return _col(window_start_column(days), "c")
 
 
 # -- events ----------------------------------------------------------------------------
@@ -184,8 +197,8 @@ def _event_feature(spec: FeatureSpec, ctx: _Context) -> exp.Expr:
         last = _count_if(exp.and_(*ctx.since(time, days), *matching))
         earlier = _count_if(
             exp.and_(
-                time >= days_before(ctx.cutoff, 2 * days),
-                time < days_before(ctx.cutoff, days),
+                time >= ctx.before(2 * days),
+                time < ctx.before(days),
                 *matching,
             )
         )
@@ -408,8 +421,23 @@ _BUILDERS = {
 }
 
 
+def window_start_column(days: int) -> str:
+    """Name of the cutoffs-table column holding ``cutoff - days``.
+
+    Examples
+    --------
+    >>> window_start_column(30)
+    '_from_30d'
+    """
+    return f"_from_{int(days)}d"
+
+
 def compile_features(
-    specs: Sequence[FeatureSpec], dialect: str, cutoffs_table: str = "cutoffs"
+    specs: Sequence[FeatureSpec],
+    dialect: str,
+    cutoffs_table: str = "cutoffs",
+    *,
+    window_bounds: set[int] | None = None,
 ) -> dict[Source, exp.Select]:
     """Build one query per source table computing all its features for all cutoffs.
 
@@ -422,6 +450,10 @@ def compile_features(
         ``mysql``, ``spark``); render them with ``query.sql(dialect)``.
     cutoffs_table : str
         Table holding the ``account_id`` and ``cutoff`` columns.
+    window_bounds : set of int, optional
+        When given, window starts are read from columns of the cutoffs table
+        named by :func:`window_start_column` (``cutoff - n days``) rather than
+        computed per row, and the set receives every ``n`` the queries need.
 
     Returns
     -------
@@ -449,7 +481,7 @@ def compile_features(
         if spec.name in seen:
             raise ConfigError(f"feature {spec.name!r} is declared twice; names must be unique")
         seen.add(spec.name)
-    ctx = _Context(dialect, cutoffs_table)
+    ctx = _Context(dialect, cutoffs_table, window_bounds)
     queries: dict[Source, exp.Select] = {}
     for source in _SOURCE_ORDER:
         mine = [s for s in specs if s.source == source]
@@ -534,13 +566,17 @@ def compute_features(
         specs = default_features(warehouse)
     specs = list(specs)
     name = f"_cw_cutoffs_{uuid.uuid4().hex[:12]}"
-    queries = compile_features(specs, warehouse.dialect, cutoffs_table=name)
+    bounds: set[int] = set()
+    queries = compile_features(specs, warehouse.dialect, cutoffs_table=name, window_bounds=bounds)
     distinct = table.group_by(["account_id", "cutoff"]).aggregate([])
+    for days in sorted(bounds):
+        start = pc.subtract(distinct.column("cutoff"), pa.scalar(dt.timedelta(days=days)))
+        distinct = distinct.append_column(window_start_column(days), start.cast(_CUTOFF_TYPE))
     parts: list[pa.Table] = []
     if queries and distinct.num_rows:
-        warehouse.create_table(
-            name, [("account_id", "string"), ("cutoff", "timestamp")], temporary=True
-        )
+        columns: list[tuple[str, ColumnType]] = [("account_id", "string"), ("cutoff", "timestamp")]
+        columns += [(window_start_column(days), "timestamp") for days in sorted(bounds)]
+        warehouse.create_table(name, columns, temporary=True)
         try:
             warehouse.append(name, distinct)
             parts = [warehouse.query(query) for query in queries.values()]

@@ -28,22 +28,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _measure import peak_rss_mb  # benchmarks/ is on sys.path when a script runs
+
 DUCKDB_MEMORY_MB = 1024
 END = "2024-12-31"
 CUTOFF = dt.datetime(2024, 12, 1, tzinfo=dt.UTC)
 TYPES = ("login", "session", "feature_use", "report_viewed", "invite_sent", "message_sent")
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory, in MiB.
-
-    Read from /proc (VmHWM), which starts afresh at exec: ``ru_maxrss``
-    would also count the parent's peak, inherited through fork.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def prepare(work: Path, accounts: int) -> Path:

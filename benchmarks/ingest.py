@@ -24,23 +24,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from _measure import peak_rss_mb  # benchmarks/ is on sys.path when a script runs
 
 ACCOUNTS = 200_000
 TYPES = np.array(
     ["login", "session", "feature_use", "report_viewed", "invite_sent", "support_call"]
 )
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory, in MiB.
-
-    Read from /proc (VmHWM), which starts afresh at exec: ``ru_maxrss``
-    would also count the parent's peak, inherited through fork.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def make_files(work: Path, events: int, seed: int = 0) -> tuple[Path, Path, Path]:

@@ -35,7 +35,8 @@ logins_7d (int64): count of events of type 'login' in the 7 days before the cuto
 
 from __future__ import annotations
 
-from churnwatch.features._compile import compile_features, compute_features
+from churnwatch.features._compile import compile_features
+from churnwatch.features._compute import compute_features
 from churnwatch.features._defaults import default_features, merge_features
 from churnwatch.features._spec import FeatureKind, FeatureSpec, explain
 

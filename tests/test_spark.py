@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import math
 import os
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ pytest.importorskip(
 )
 
 from churnwatch.errors import WarehouseError
+from churnwatch.features import compute_features
 from churnwatch.labels import CutoffSchedule, LabelSpec, make_labels
 from churnwatch.schema import TABLES
 from churnwatch.warehouse import (
@@ -334,3 +336,33 @@ def test_labels_equal_duckdb(
                 assert (ours.data_start, ours.data_end) == (expected.data_start, expected.data_end)
                 examples += ours.frame.num_rows
             assert examples > 0, spec
+
+
+features_golden = _sibling("_spark_feature_cases", "features/conftest.py").Golden()
+
+
+def _close(left: object, right: object) -> bool:
+    if isinstance(left, float) and isinstance(right, float):
+        return math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-9)
+    return left == right
+
+
+def test_features_equal_duckdb_and_the_golden_values(wh: SparkWarehouse, tmp_path: Path) -> None:
+    # Every feature kind of tests/features, hand-computed there: Spark must
+    # give the same frame as DuckDB, and both the values worked out by hand.
+    g = features_golden
+    cutoffs = g.cutoffs([("a1", g.C), ("a2", g.C), ("a3", g.C), ("a1", g.C0)])
+    wh.ensure_schema()
+    g.load(wh)
+    ours = compute_features(wh, cutoffs, g.specs)
+    with connect(f"duckdb:///{tmp_path / 'reference.duckdb'}") as reference:
+        reference.ensure_schema()
+        g.load(reference)
+        expected = compute_features(reference, cutoffs, g.specs)
+    assert ours.schema == expected.schema
+    for name in ours.column_names:
+        got, want = ours.column(name).to_pylist(), expected.column(name).to_pylist()
+        assert all(_close(a, b) for a, b in zip(got, want, strict=True)), name
+    for spec in g.specs:
+        got = ours.column(spec.name).to_pylist()[:3]
+        assert all(_close(a, b) for a, b in zip(got, g.expected[spec.name], strict=True)), spec.name

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlglot import exp
 
 from churnwatch.errors import ConfigError
 from churnwatch.features._compile import _CUTOFF_TYPE, compile_features, window_start_column
@@ -118,15 +117,7 @@ def compute_features(
             warehouse.append(name, distinct)
             parts = [warehouse.query(query) for query in queries.values()]
         finally:
-            warehouse.execute(
-                exp.Drop(
-                    tables=[exp.to_table(name)],
-                    kind="TABLE",
-                    exists=True,
-                    # MySQL ends the open transaction on a plain DROP TABLE.
-                    temporary=warehouse.dialect == "mysql",
-                )
-            )
+            warehouse.drop_table(name, temporary=True)
     return _assemble(table, parts, specs)
 
 

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from churnwatch.config import SourceSpec
 from churnwatch.errors import SourceError
 from churnwatch.warehouse import normalize_url
+from churnwatch.warehouse._base import driver_message, redact
 
 __all__ = ["Batch", "Malformed", "SourceFile", "fingerprint", "list_files", "read_batches"]
 
@@ -108,20 +109,13 @@ def list_files(spec: SourceSpec, base_dir: Path) -> list[SourceFile]:
     """
     if spec.path is None:
         label = spec.sql_table or "query"
-        return [SourceFile(label=f"{_redact(spec.url or '')} {label}", path=None, format="sql")]
+        return [SourceFile(label=f"{redact(spec.url or '')} {label}", path=None, format="sql")]
     pattern = spec.path if Path(spec.path).is_absolute() else str(base_dir / spec.path)
     matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
     matches = [p for p in matches if p.is_file()]
     if not matches:
         raise SourceError(f"source {spec.name!r}: no file matches {pattern}")
     return [SourceFile(label=str(p), path=p, format=_format_of(p, spec.format)) for p in matches]
-
-
-def _redact(url: str) -> str:
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<database>"
 
 
 def fingerprint(path: Path) -> str:
@@ -406,7 +400,7 @@ def _text_batch(
 
 def _read_sql(spec: SourceSpec, source: SourceFile, batch_rows: int) -> Iterator[Batch]:
     assert spec.url is not None
-    where = f"source {spec.name!r} ({_redact(spec.url)})"
+    where = f"source {spec.name!r} ({redact(spec.url)})"
     try:
         url = sa.engine.make_url(normalize_url(spec.url))
         # A server that never answers must not hang the load.
@@ -415,13 +409,13 @@ def _read_sql(spec: SourceSpec, source: SourceFile, batch_rows: int) -> Iterator
         )
         engine = sa.create_engine(url, connect_args=timeout)
     except (sa.exc.SQLAlchemyError, ValueError) as exc:
-        raise SourceError(f"{where}: not a usable database URL: {_first_line(exc)}") from None
+        raise SourceError(f"{where}: not a usable database URL: {driver_message(exc)}") from None
     try:
         connection = engine.connect()
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
         raise SourceError(
-            f"{where}: cannot connect: {_first_line(exc)}; check that the server is running "
+            f"{where}: cannot connect: {driver_message(exc)}; check that the server is running "
             "and the URL's host, port, user, password and database"
         ) from None
     try:
@@ -460,22 +454,10 @@ def _read_sql(spec: SourceSpec, source: SourceFile, batch_rows: int) -> Iterator
                 )
     except sa.exc.SQLAlchemyError as exc:
         what = "the query failed" if spec.query is not None else "cannot read the table"
-        raise SourceError(f"{where}: {what}: {_first_line(exc)}") from None
+        raise SourceError(f"{where}: {what}: {driver_message(exc)}") from None
     finally:
         # Pooled connections closed now, not whenever the engine is collected.
         engine.dispose()
-
-
-def _first_line(exc: BaseException) -> str:
-    """The driver's message in one line, without SQLAlchemy's wrapping."""
-    original = getattr(exc, "orig", None) or exc
-    args: tuple[object, ...] = tuple(getattr(original, "args", ()))
-    if len(args) >= 2 and isinstance(args[0], int) and isinstance(args[1], str):
-        text = args[1]  # PyMySQL errors are (code, message)
-    else:
-        text = str(original)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else type(original).__name__
 
 
 def _sql_values(column: tuple[Any, ...]) -> list[Any]:

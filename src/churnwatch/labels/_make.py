@@ -283,15 +283,7 @@ def make_labels(
         raw = warehouse.query(query)
     finally:
         if cutoffs_table is not None:
-            # DROP TEMPORARY on MySQL: a plain DROP would commit an open transaction.
-            warehouse.execute(
-                exp.Drop(
-                    tables=[exp.to_table(cutoffs_table)],
-                    kind="TABLE",
-                    exists=True,
-                    temporary=warehouse.dialect == "mysql",
-                )
-            )
+            warehouse.drop_table(cutoffs_table, temporary=True)
     frame, counts = _settle(raw, spec, end.at)
     return LabelTable(frame, spec, schedule, end, data_start, data_end, counts)
 

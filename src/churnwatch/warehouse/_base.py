@@ -164,9 +164,16 @@ class Warehouse(abc.ABC):
         """Options every created table carries (character set, collation)."""
         return exp.Properties(expressions=[exp.TemporaryProperty()]) if temporary else None
 
-    def drop_table(self, name: str) -> None:
-        """Drop a table if it exists."""
-        self.execute(exp.Drop(tables=[exp.to_table(name)], kind="TABLE", exists=True))
+    def drop_table(self, name: str, *, temporary: bool = False) -> None:
+        """Drop a table if it exists (``temporary``: one made with ``temporary=True``)."""
+        # MySQL commits an open transaction on a plain DROP TABLE, not on
+        # DROP TEMPORARY TABLE: say which, so a transaction stays whole.
+        drop_temporary = temporary and self.dialect == "mysql"
+        self.execute(
+            exp.Drop(
+                tables=[exp.to_table(name)], kind="TABLE", exists=True, temporary=drop_temporary
+            )
+        )
 
     def create_index(self, table: str, columns: Sequence[str]) -> None:
         """Index ``columns`` of ``table`` if the engine needs it to match keys.

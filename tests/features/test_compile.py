@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import sqlglot
+from sqlglot import exp
 
 from churnwatch.errors import ConfigError
 from churnwatch.features import FeatureSpec, compile_features, compute_features
@@ -93,12 +94,32 @@ def test_invalid_cutoffs_are_refused(golden: Any) -> None:
             compute_features(warehouse, golden.cutoffs([("a1", golden.C)]), twice)
 
 
-def test_one_query_per_source_table(golden: Any) -> None:
+def test_one_query_per_source_table_and_event_family(golden: Any) -> None:
     queries = compile_features(golden.specs, "duckdb")
-    assert list(queries) == ["accounts", "events", "users", "payments", "subscriptions"]
-    events = queries["events"].sql("duckdb")
-    assert events.count("JOIN events") == 1
-    assert "GROUP BY" in events
+    families = ["events", "events_history", "events_all"]
+    assert list(queries) == ["accounts", *families, "users", "payments", "subscriptions"]
+    for family in families:
+        events = queries[family].sql("duckdb")
+        assert events.count("JOIN events") == 1
+        assert "GROUP BY" in events
+    # Windowed features read only the widest window; all-time ones read all.
+    assert _events_join(queries["events"]).find(exp.GTE) is not None
+    assert _events_join(queries["events_all"]).find(exp.GTE) is None
+
+
+def _events_join(query: exp.Select) -> exp.Expr:
+    """The join condition of a query's join with ``events``."""
+    (join,) = [j for j in query.find_all(exp.Join) if j.this.name == "events"]
+    return join.args["on"]
+
+
+def test_all_time_features_run_over_intervals_between_cutoffs(golden: Any) -> None:
+    running = compile_features(golden.specs, "duckdb", running=True)["events_history"]
+    single = compile_features(golden.specs, "duckdb", running=False)["events_history"]
+    assert "_previous_cutoff" in running.sql("duckdb")
+    assert "OVER (PARTITION BY" in running.sql("duckdb")
+    assert "_previous_cutoff" not in single.sql("duckdb")
+    assert " OVER " not in single.sql("duckdb")
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres", "mysql", "spark"])

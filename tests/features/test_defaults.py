@@ -93,7 +93,14 @@ def test_default_features_on_a_simulated_business(simulated: Warehouse) -> None:
 
 def test_defaults_render_for_spark(simulated: Warehouse) -> None:
     queries = compile_features(default_features(simulated), "spark")
-    assert set(queries) == {"accounts", "events", "users", "payments", "subscriptions"}
+    assert set(queries) == {
+        "accounts",
+        "events",
+        "events_history",
+        "users",
+        "payments",
+        "subscriptions",
+    }
     assert all(q.sql("spark") for q in queries.values())
 
 

@@ -24,26 +24,31 @@ Running the queries and assembling the frame is :mod:`._compute`'s part.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 from sqlglot import exp
 
 from churnwatch.errors import ConfigError
 from churnwatch.features._portable import (
+    SECONDS_PER_DAY,
+    bit_count,
     days_after,
     days_before,
     days_between,
     json_text,
     ratio,
     seconds_between,
+    shift_left_one,
 )
 from churnwatch.features._spec import SUPPORT_EVENT_TYPES, FeatureSpec, Source
 
-__all__ = ["compile_features", "window_start_column"]
+__all__ = ["PREVIOUS_CUTOFF_COLUMN", "compile_features", "window_start_column"]
 
 _SOURCE_ORDER: tuple[Source, ...] = ("accounts", "events", "users", "payments", "subscriptions")
 _CUTOFF_TYPE = pa.timestamp("us", tz="UTC")
+#: Column of the cutoffs table holding the account's previous cutoff (see ``running``).
+PREVIOUS_CUTOFF_COLUMN = "_previous_cutoff"
 
 
 def _col(name: str, table: str) -> exp.Column:
@@ -61,7 +66,9 @@ def _case(condition: exp.Expr, value: exp.Expr, otherwise: exp.Expr | None = Non
 
 
 def _count_if(condition: exp.Expr) -> exp.Expr:
-    return exp.Sum(this=_case(condition, exp.Literal.number(1), exp.Literal.number(0)))
+    # COUNT of a CASE without ELSE: a plain 64-bit counter on every engine,
+    # where SUM(CASE ... ELSE 0 END) accumulates in 128 bits or decimals.
+    return exp.Count(this=_case(condition, exp.Literal.number(1)))
 
 
 def _when(condition: exp.Expr, value: exp.Expr) -> exp.Expr:
@@ -109,6 +116,19 @@ class _Context:
 
 
 # -- events ----------------------------------------------------------------------------
+#
+# Event features fall in three families, each compiled to a query of its own:
+#
+# - windowed (``events``): the feature reads a bounded span before the cutoff,
+#   so the join keeps only events inside the widest span; with monthly cutoffs
+#   and 90-day windows an event meets at most four cutoffs, and with one cutoff
+#   the many windowed aggregates only see the last months of events;
+# - history (``events_history``): all-time counts, sums, minimums, maximums,
+#   recency and first-week activity decompose over time, so each event is read
+#   once, in the interval between its account's previous cutoff and the next,
+#   and running totals over the intervals give every cutoff's value;
+# - all time (``events_all``): what does not decompose (distinct counts and
+#   means over all time) joins every earlier event to each cutoff.
 
 
 def _event_span_days(spec: FeatureSpec) -> int | None:
@@ -122,6 +142,17 @@ def _event_span_days(spec: FeatureSpec) -> int | None:
     return spec.window_days
 
 
+def _event_family(spec: FeatureSpec) -> str:
+    """Which events query computes ``spec`` (see the comment above)."""
+    if _event_span_days(spec) is not None:
+        return "events"
+    if spec.kind in ("recency", "support", "first_week"):
+        return "events_history"
+    if spec.kind == "aggregate" and spec.function in ("count", "sum", "min", "max"):
+        return "events_history"
+    return "events_all"
+
+
 def _event_filter(spec: FeatureSpec, ctx: _Context) -> list[exp.Expr]:
     conditions: list[exp.Expr] = []
     if spec.event_type is not None:
@@ -132,7 +163,49 @@ def _event_filter(spec: FeatureSpec, ctx: _Context) -> list[exp.Expr]:
     return conditions
 
 
+def _support_filter(spec: FeatureSpec, ctx: _Context) -> list[exp.Expr]:
+    conditions: list[exp.Expr] = [
+        _col("event_type", "e").isin(*[_lit(t) for t in SUPPORT_EVENT_TYPES])
+    ]
+    if spec.function == "negative_count":
+        sentiment = json_text(_col("properties", "e"), "sentiment", ctx.dialect)
+        negative = exp.or_(
+            _col("value", "e") < exp.Literal.number(0), sentiment.eq(_lit("negative"))
+        )
+        conditions.append(exp.paren(negative))
+    return conditions
+
+
+#: Distinct periods are counted in a 64-bit mask when a window holds this many or fewer.
+_MASK_PERIODS = 62
+
+
+def _distinct_periods(
+    condition: exp.Expr, window_days: int | None, period_days: int, ctx: _Context
+) -> exp.Expr:
+    """Number of distinct periods of ``period_days``, counted back from the cutoff, with events.
+
+    Periods are counted back from the cutoff: (c - 1 period, c] is the first.
+    A window of at most 62 periods sets one bit per period in a BIGINT and
+    counts the bits: a plain aggregate, many times faster than the
+    ``COUNT(DISTINCT ...)`` that longer windows fall back to.
+    """
+    period = exp.Ceil(
+        this=exp.Div(
+            this=exp.paren(ctx.seconds_since(_col("event_time", "e"))),
+            expression=exp.Literal.number(period_days * SECONDS_PER_DAY),
+        )
+    )
+    periods = None if window_days is None else -(-int(window_days) // period_days)
+    if periods is None or periods > _MASK_PERIODS:
+        return exp.Count(this=exp.Distinct(expressions=[_when(condition, period)]))
+    index = exp.Sub(this=exp.cast(period, "BIGINT"), expression=exp.Literal.number(1))
+    mask = exp.BitwiseOrAgg(this=_when(condition, shift_left_one(index, ctx.dialect)))
+    return exp.Coalesce(this=bit_count(mask, ctx.dialect), expressions=[exp.Literal.number(0)])
+
+
 def _event_feature(spec: FeatureSpec, ctx: _Context) -> exp.Expr:
+    """A windowed or all-time feature as one aggregate over the joined events."""
     time = _col("event_time", "e")
     present = time.is_(exp.null()).not_()
     matching = _event_filter(spec, ctx)
@@ -140,14 +213,8 @@ def _event_feature(spec: FeatureSpec, ctx: _Context) -> exp.Expr:
     function = spec.function
     if spec.kind == "aggregate":
         if function in ("active_days", "active_weeks"):
-            period = 86_400 if function == "active_days" else 7 * 86_400
-            # Periods are counted back from the cutoff: (c - 1 day, c] is day 1.
-            bucket = exp.Ceil(
-                this=exp.Div(
-                    this=exp.paren(ctx.seconds_since(time)), expression=exp.Literal.number(period)
-                )
-            )
-            return exp.Count(this=exp.Distinct(expressions=[_when(_all(within, present), bucket)]))
+            period = 1 if function == "active_days" else 7
+            return _distinct_periods(_all(within, present), spec.window_days, period, ctx)
         if spec.column is None:
             return _count_if(_all(within, present))
         measure = _col(spec.column, "e")
@@ -165,24 +232,11 @@ def _event_feature(spec: FeatureSpec, ctx: _Context) -> exp.Expr:
     if spec.kind == "recency":
         return ctx.days_since(exp.Max(this=_when(_all(within, present), time)))
     if spec.kind == "support":
-        kinds = _col("event_type", "e").isin(*[_lit(t) for t in SUPPORT_EVENT_TYPES])
-        conditions = [*within, kinds]
-        if function == "negative_count":
-            sentiment = json_text(_col("properties", "e"), "sentiment", ctx.dialect)
-            negative = exp.or_(
-                _col("value", "e") < exp.Literal.number(0), sentiment.eq(_lit("negative"))
-            )
-            conditions.append(exp.paren(negative))
-        return _count_if(exp.and_(*conditions))
+        return _count_if(exp.and_(*within, *_support_filter(spec, ctx)))
     if spec.kind == "consistency":
         weeks = int(spec.weeks or 0)
         window = [*ctx.since(time, 7 * weeks), *matching]
-        week = exp.Ceil(
-            this=exp.Div(
-                this=exp.paren(ctx.seconds_since(time)), expression=exp.Literal.number(7 * 86_400)
-            )
-        )
-        active = exp.Count(this=exp.Distinct(expressions=[_when(exp.and_(*window), week)]))
+        active = _distinct_periods(exp.and_(*window), 7 * weeks, 7, ctx)
         return ratio(active, exp.Literal.number(weeks))
     if spec.kind == "trend":
         days = int(spec.window_days or 0)
@@ -197,13 +251,7 @@ def _event_feature(spec: FeatureSpec, ctx: _Context) -> exp.Expr:
         if function == "ratio":
             return ratio(last, earlier)
         return exp.Sub(this=last, expression=earlier)
-    if spec.kind == "first_week":
-        created = _col("created_at", "a")
-        first_days = [time >= created, time < days_after(created, 7), *matching]
-        # Only a week that ended before the cutoff is complete and free of leakage.
-        ended = days_after(exp.Max(this=created), 7) <= ctx.cutoff
-        return _case(ended, _count_if(exp.and_(*first_days)))
-    raise ConfigError(f"feature {spec.name!r}: kind {spec.kind!r} does not read events")
+    raise ConfigError(f"feature {spec.name!r}: kind {spec.kind!r} is not a windowed event feature")
 
 
 def _events_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
@@ -216,15 +264,104 @@ def _events_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
         # Every feature is windowed: the join itself skips older events.
         on.extend(ctx.since(_col("event_time", "e"), max(int(s or 0) for s in spans)))
     query = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
-    if any(s.kind == "first_week" for s in specs):
-        query = query.join(
-            exp.to_table("accounts").as_("a"),
-            on=_col("account_id", "a").eq(ctx.account_id),
-            join_type="LEFT",
-        )
     return query.select(
         *[exp.alias_(_event_feature(s, ctx), s.name, quoted=True) for s in specs]
     ).group_by(ctx.account_id, ctx.cutoff)
+
+
+class _Partials:
+    """Aggregates over one interval between cutoffs, and their running totals.
+
+    ``running`` is false when each account has a single cutoff: the interval
+    is then all time before it, and a partial is its own total.
+    """
+
+    def __init__(self, running: bool) -> None:
+        self.running = running
+        #: The per-interval aggregates by their SQL (a repeated one is computed once).
+        self.inner: dict[str, exp.Expr] = {}
+
+    def total(self, aggregate: exp.Expr, combine: type[exp.AggFunc]) -> exp.Expr:
+        """Register ``aggregate`` per interval; return its total up to each cutoff."""
+        key = aggregate.sql()
+        if key not in self.inner:
+            self.inner[key] = exp.alias_(aggregate, f"_p{len(self.inner)}", quoted=True)
+        column = _col(self.inner[key].alias_or_name, "t")
+        if not self.running:
+            return column
+        return exp.Window(
+            this=combine(this=column),
+            partition_by=[_col("account_id", "t")],
+            order=exp.Order(expressions=[exp.Ordered(this=_col("cutoff", "t"))]),
+            spec=exp.WindowSpec(
+                kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+            ),
+        )
+
+
+def _history_feature(spec: FeatureSpec, partials: _Partials, outer: _Context) -> exp.Expr:
+    time = _col("event_time", "e")
+    present = time.is_(exp.null()).not_()
+    matching = _event_filter(spec, outer)
+    if spec.kind == "recency":
+        latest = partials.total(exp.Max(this=_when(_all(matching, present), time)), exp.Max)
+        return outer.days_since(latest)
+    if spec.kind == "support":
+        return partials.total(_count_if(exp.and_(*_support_filter(spec, outer))), exp.Sum)
+    if spec.kind == "first_week":
+        first_days = [
+            time >= _col("created_at", "a"),
+            time < _col("first_week_end", "a"),
+            *matching,
+        ]
+        count = partials.total(_count_if(exp.and_(*first_days)), exp.Sum)
+        week_end = partials.total(exp.Max(this=_col("first_week_end", "a")), exp.Max)
+        # Only a week that ended before the cutoff is complete and free of leakage.
+        return _case(week_end <= outer.cutoff, count)
+    # aggregate: count, sum, min or max over all time
+    if spec.column is None:
+        return partials.total(_count_if(_all(matching, present)), exp.Sum)
+    measure = _col(spec.column, "e")
+    if spec.function == "count":
+        return partials.total(
+            _count_if(exp.and_(*matching, measure.is_(exp.null()).not_())), exp.Sum
+        )
+    picked = _when(_all(matching, present), measure)
+    if spec.function == "sum":
+        total = partials.total(exp.Sum(this=picked), exp.Sum)
+        return exp.Coalesce(this=total, expressions=[exp.Literal.number(0)])
+    combine = exp.Min if spec.function == "min" else exp.Max
+    return partials.total(combine(this=picked), combine)
+
+
+def _history_query(specs: Sequence[FeatureSpec], ctx: _Context, running: bool) -> exp.Select:
+    """All-time features from per-interval partial aggregates and their running totals."""
+    outer = _Context(ctx.dialect, ctx.cutoffs_table)
+    outer.account_id, outer.cutoff = _col("account_id", "t"), _col("cutoff", "t")
+    partials = _Partials(running)
+    features = [
+        exp.alias_(_history_feature(s, partials, outer), s.name, quoted=True) for s in specs
+    ]
+    time = _col("event_time", "e")
+    on: list[exp.Expr] = [_col("account_id", "e").eq(ctx.account_id), time < ctx.cutoff]
+    if running:
+        on.append(time >= _col(PREVIOUS_CUTOFF_COLUMN, "c"))
+    inner = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
+    if any(s.kind == "first_week" for s in specs):
+        created = _col("created_at", "accounts")
+        # The week's end is computed once per account, not once per event.
+        accounts = exp.select(
+            _col("account_id", "accounts"),
+            created,
+            exp.alias_(days_after(created.copy(), 7), "first_week_end", quoted=True),
+        ).from_("accounts")
+        inner = inner.join(
+            accounts.subquery("a"),
+            on=_col("account_id", "a").eq(ctx.account_id),
+            join_type="LEFT",
+        )
+    inner = inner.select(*partials.inner.values()).group_by(ctx.account_id, ctx.cutoff)
+    return exp.select(outer.account_id, outer.cutoff, *features).from_(inner.subquery("t"))
 
 
 # -- users -----------------------------------------------------------------------------
@@ -235,7 +372,9 @@ def _users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
     created = _col("created_at", "u")
     time = _col("event_time", "e")
     # A user without created_at carries no time, so is known at every cutoff.
-    known = exp.or_(created < ctx.cutoff, created.is_(exp.null()))
+    # The test is in the aggregates, not the join: a disjunction in a join
+    # condition turns DuckDB's hash join into a nested loop.
+    known = exp.paren(exp.or_(created < ctx.cutoff, created.is_(exp.null())))
     on_events: list[exp.Expr] = [
         _col("account_id", "e").eq(_col("account_id", "u")),
         _col("user_id", "e").eq(user),
@@ -247,18 +386,18 @@ def _users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
         ctx.base()
         .join(
             exp.to_table("users").as_("u"),
-            on=exp.and_(_col("account_id", "u").eq(ctx.account_id), exp.paren(known)),
+            on=_col("account_id", "u").eq(ctx.account_id),
             join_type="LEFT",
         )
         .join(exp.to_table("events").as_("e"), on=exp.and_(*on_events), join_type="LEFT")
     )
-    known_users = exp.Count(this=exp.Distinct(expressions=[user]))
+    known_users = exp.Count(this=exp.Distinct(expressions=[_when(known, user.copy())]))
     features = []
     for spec in specs:
-        within = [*ctx.since(time, spec.window_days), *_event_filter(spec, ctx)]
+        within = [known.copy(), *ctx.since(time, spec.window_days), *_event_filter(spec, ctx)]
         active = exp.Count(
             this=exp.Distinct(
-                expressions=[_when(_all(within, time.is_(exp.null()).not_()), user.copy())]
+                expressions=[_when(exp.and_(*within, time.is_(exp.null()).not_()), user.copy())]
             )
         )
         features.append(exp.alias_(ratio(active, known_users.copy()), spec.name, quoted=True))
@@ -386,16 +525,21 @@ def _subscriptions_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Sel
 
 def _accounts_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
     created = _col("created_at", "a")
-    # An account created at or after the cutoff did not exist yet: nothing of it is seen.
-    exists = exp.or_(created < ctx.cutoff, created.is_(exp.null()))
+    # An account created at or after the cutoff did not exist yet: nothing of it
+    # is seen. Tested in the values rather than the join condition, where a
+    # disjunction makes DuckDB join by nested loop.
+    exists = exp.paren(exp.or_(created < ctx.cutoff, created.is_(exp.null())))
     query = ctx.base().join(
         exp.to_table("accounts").as_("a"),
-        on=exp.and_(_col("account_id", "a").eq(ctx.account_id), exp.paren(exists)),
+        on=_col("account_id", "a").eq(ctx.account_id),
         join_type="LEFT",
     )
     features = [
         exp.alias_(
-            ctx.days_since(created.copy()) if s.kind == "tenure" else _col(str(s.column), "a"),
+            _when(
+                exists.copy(),
+                ctx.days_since(created.copy()) if s.kind == "tenure" else _col(str(s.column), "a"),
+            ),
             s.name,
             quoted=True,
         )
@@ -404,8 +548,7 @@ def _accounts_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
     return query.select(*features)
 
 
-_BUILDERS = {
-    "events": _events_query,
+_BUILDERS: dict[str, Callable[[Sequence[FeatureSpec], _Context], exp.Select]] = {
     "users": _users_query,
     "payments": _payments_query,
     "subscriptions": _subscriptions_query,
@@ -430,8 +573,13 @@ def compile_features(
     cutoffs_table: str = "cutoffs",
     *,
     window_bounds: set[int] | None = None,
-) -> dict[Source, exp.Select]:
-    """Build one query per source table computing all its features for all cutoffs.
+    running: bool = True,
+) -> dict[str, exp.Select]:
+    """Build the queries computing all features for all cutoffs: one per source table.
+
+    Events are read by up to three queries, ``events`` (windowed features),
+    ``events_history`` (all-time features that decompose over time) and
+    ``events_all`` (the other all-time features); every other table by one.
 
     Parameters
     ----------
@@ -446,11 +594,17 @@ def compile_features(
         When given, window starts are read from columns of the cutoffs table
         named by :func:`window_start_column` (``cutoff - n days``) rather than
         computed per row, and the set receives every ``n`` the queries need.
+    running : bool
+        Whether an account may have several cutoffs. All-time features are
+        then summed over the intervals between an account's cutoffs, and the
+        cutoffs table needs the column ``_previous_cutoff`` (the account's
+        previous cutoff, or an instant before any data for its first one).
+        False when each account has one cutoff, which spares that step.
 
     Returns
     -------
     dict of str to sqlglot Select
-        The queries by source table, each returning ``account_id``, ``cutoff``
+        The queries by name, each returning ``account_id``, ``cutoff``
         and one column per feature of that table.
 
     Raises
@@ -474,9 +628,18 @@ def compile_features(
             raise ConfigError(f"feature {spec.name!r} is declared twice; names must be unique")
         seen.add(spec.name)
     ctx = _Context(dialect, cutoffs_table, window_bounds)
-    queries: dict[Source, exp.Select] = {}
+    queries: dict[str, exp.Select] = {}
     for source in _SOURCE_ORDER:
         mine = [s for s in specs if s.source == source]
-        if mine:
+        if not mine:
+            continue
+        if source != "events":
             queries[source] = _BUILDERS[source](mine, ctx)
+            continue
+        for family in ("events", "events_history", "events_all"):
+            members = [s for s in mine if _event_family(s) == family]
+            if family == "events_history" and members:
+                queries[family] = _history_query(members, ctx, running)
+            elif members:
+                queries[family] = _events_query(members, ctx)
     return queries

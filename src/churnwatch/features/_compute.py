@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from churnwatch.errors import ConfigError
-from churnwatch.features._compile import _CUTOFF_TYPE, compile_features, window_start_column
+from churnwatch.features._compile import (
+    _CUTOFF_TYPE,
+    PREVIOUS_CUTOFF_COLUMN,
+    compile_features,
+    window_start_column,
+)
 from churnwatch.features._defaults import default_features
 from churnwatch.features._spec import FeatureSpec
 from churnwatch.schema import ColumnType
@@ -53,6 +59,8 @@ def compute_features(
     warehouse: Warehouse,
     cutoffs: pa.Table,
     specs: Sequence[FeatureSpec] | None = None,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> pa.Table:
     """Compute point-in-time features of each account at each of its cutoffs.
 
@@ -65,6 +73,8 @@ def compute_features(
         timestamp). A feature at cutoff ``c`` reads only rows dated before ``c``.
     specs : sequence of FeatureSpec, optional
         The features; :func:`default_features` of the warehouse when omitted.
+    on_progress : callable, optional
+        Called as ``on_progress(done, total)`` after each warehouse query.
 
     Returns
     -------
@@ -102,23 +112,58 @@ def compute_features(
         specs = default_features(warehouse)
     specs = list(specs)
     name = f"_cw_cutoffs_{uuid.uuid4().hex[:12]}"
-    bounds: set[int] = set()
-    queries = compile_features(specs, warehouse.dialect, cutoffs_table=name, window_bounds=bounds)
     distinct = table.group_by(["account_id", "cutoff"]).aggregate([])
+    # Several cutoffs of one account: all-time features are summed over the
+    # intervals between them (see compile_features).
+    running = pc.count_distinct(distinct.column("account_id")).as_py() < distinct.num_rows
+    bounds: set[int] = set()
+    queries = compile_features(
+        specs, warehouse.dialect, cutoffs_table=name, window_bounds=bounds, running=running
+    )
+    columns: list[tuple[str, ColumnType]] = [("account_id", "string"), ("cutoff", "timestamp")]
+    if running:
+        distinct = _with_previous_cutoff(distinct, warehouse.dialect)
+        columns.append((PREVIOUS_CUTOFF_COLUMN, "timestamp"))
     for days in sorted(bounds):
         start = pc.subtract(distinct.column("cutoff"), pa.scalar(dt.timedelta(days=days)))
         distinct = distinct.append_column(window_start_column(days), start.cast(_CUTOFF_TYPE))
+        columns.append((window_start_column(days), "timestamp"))
     parts: list[pa.Table] = []
     if queries and distinct.num_rows:
-        columns: list[tuple[str, ColumnType]] = [("account_id", "string"), ("cutoff", "timestamp")]
-        columns += [(window_start_column(days), "timestamp") for days in sorted(bounds)]
         warehouse.create_table(name, columns, temporary=True)
         try:
             warehouse.append(name, distinct)
-            parts = [warehouse.query(query) for query in queries.values()]
+            for query in queries.values():
+                parts.append(warehouse.query(query))
+                if on_progress is not None:
+                    on_progress(len(parts), len(queries))
         finally:
             warehouse.drop_table(name, temporary=True)
     return _assemble(table, parts, specs)
+
+
+#: Before any row a warehouse can hold: MySQL's DATETIME starts in the year 1000.
+_EARLIEST = {"mysql": dt.datetime(1000, 1, 1, tzinfo=dt.UTC)}
+_EARLIEST_DEFAULT = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+
+
+def _with_previous_cutoff(distinct: pa.Table, dialect: str) -> pa.Table:
+    """Sort by account and cutoff, and add each account's previous cutoff.
+
+    An account's first cutoff gets the earliest instant the warehouse can
+    store, so its interval holds every earlier row.
+    """
+    ordered = distinct.sort_by([("account_id", "ascending"), ("cutoff", "ascending")])
+    accounts = ordered.column("account_id").to_numpy(zero_copy_only=False)
+    micros = ordered.column("cutoff").cast(pa.int64()).to_numpy()
+    earliest = _EARLIEST.get(dialect, _EARLIEST_DEFAULT)
+    first = int((earliest - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) / dt.timedelta(microseconds=1))
+    previous = np.full(len(micros), first, dtype=np.int64)
+    if len(micros) > 1:
+        same = accounts[1:] == accounts[:-1]
+        previous[1:] = np.where(same, micros[:-1], first)
+    column = pa.array(previous, pa.int64()).cast(_CUTOFF_TYPE)
+    return ordered.append_column(PREVIOUS_CUTOFF_COLUMN, column)
 
 
 def _assemble(table: pa.Table, parts: Sequence[pa.Table], specs: Sequence[FeatureSpec]) -> pa.Table:

@@ -25,7 +25,15 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-__all__ = ["days_before", "days_between", "json_text", "ratio", "seconds_between"]
+__all__ = [
+    "bit_count",
+    "days_before",
+    "days_between",
+    "json_text",
+    "ratio",
+    "seconds_between",
+    "shift_left_one",
+]
 
 SECONDS_PER_DAY = 86_400
 
@@ -90,6 +98,33 @@ def ratio(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:
         this=exp.cast(numerator, exp.DataType.Type.DOUBLE),
         expression=exp.Nullif(this=denominator, expression=exp.Literal.number(0)),
     )
+
+
+def shift_left_one(bits: exp.Expr, dialect: str) -> exp.Expr:
+    """``1 << bits`` as a BIGINT (``bits`` from 0 to 62).
+
+    Examples
+    --------
+    >>> shift_left_one(exp.column("k"), "postgres").sql("postgres")
+    'CAST(1 AS BIGINT) << CAST(k AS INT)'
+    """
+    if dialect == "postgres":  # Postgres shifts by an INT only
+        bits = exp.cast(bits, exp.DataType.Type.INT)
+    return exp.BitwiseLeftShift(this=exp.cast(exp.Literal.number(1), "BIGINT"), expression=bits)
+
+
+def bit_count(value: exp.Expr, dialect: str) -> exp.Expr:
+    """Number of bits set in a non-negative BIGINT.
+
+    Examples
+    --------
+    >>> bit_count(exp.column("mask"), "postgres").sql("postgres")
+    'BIT_COUNT(CAST(mask AS BIT(64)))'
+    """
+    if dialect == "postgres":  # BIT_COUNT takes bit strings, not integers (PostgreSQL 14+)
+        bits = exp.DataType.build("BIT(64)", dialect="postgres")
+        return exp.Anonymous(this="BIT_COUNT", expressions=[exp.cast(value, bits)])
+    return exp.BitwiseCount(this=value)
 
 
 def json_text(document: exp.Expr, key: str, dialect: str) -> exp.Expr:

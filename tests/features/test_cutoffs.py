@@ -1,0 +1,68 @@
+"""Many cutoffs at once give what each cutoff gives alone.
+
+With several cutoffs per account, all-time features are summed over the
+intervals between an account's cutoffs (running totals); with one cutoff per
+account they are not. Both paths must agree, on any events and any cutoffs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from churnwatch.features import compute_features
+from churnwatch.warehouse import connect
+
+ACCOUNT_IDS = ("a1", "a2", "a3")
+START = dt.datetime(2023, 10, 1, tzinfo=dt.UTC)
+SPAN_DAYS = 200
+
+instant = st.integers(min_value=0, max_value=SPAN_DAYS * 86_400).map(
+    lambda seconds: START + dt.timedelta(seconds=seconds)
+)
+event = st.fixed_dictionaries(
+    {
+        "account_id": st.sampled_from(ACCOUNT_IDS),
+        "user_id": st.sampled_from(["u1", "u2", None]),
+        "event_time": instant,
+        "event_type": st.sampled_from(["login", "session", "feature_use", "support_call"]),
+        "duration_s": st.one_of(st.none(), st.floats(0, 5000).map(lambda v: round(v, 1))),
+        "value": st.one_of(st.none(), st.floats(-5, 5).map(lambda v: round(v, 2))),
+        "properties": st.sampled_from([None, '{"sentiment": "negative"}', "{}"]),
+    }
+)
+cutoff = st.tuples(st.sampled_from(ACCOUNT_IDS), instant)
+
+
+def _frame(golden: Any, rows: dict[str, list[dict[str, Any]]], pairs: list[Any]) -> list[Any]:
+    with connect("duckdb:///:memory:") as warehouse:
+        golden.load(warehouse, rows)
+        frame: pa.Table = compute_features(warehouse, golden.cutoffs(pairs), golden.specs)
+    return list(frame.to_pylist())
+
+
+def _same(left: Any, right: Any) -> bool:
+    if isinstance(left, float) and isinstance(right, float):
+        return math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(left == right)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(events=st.lists(event, max_size=12), pairs=st.lists(cutoff, min_size=2, max_size=7))
+def test_cutoffs_together_equal_cutoffs_alone(
+    golden: Any, events: list[dict[str, Any]], pairs: list[tuple[str, dt.datetime]]
+) -> None:
+    rows = {**golden.rows, "events": [*golden.rows["events"], *events]}
+    together = _frame(golden, rows, pairs)
+    assert [(r["account_id"], r["cutoff"]) for r in together] == pairs
+    for pair, row in zip(pairs, together, strict=True):
+        (alone,) = _frame(golden, rows, [pair])
+        different = [n for n, v in row.items() if not _same(v, alone[n])]
+        assert not different, f"{pair}: {different}"

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from churnwatch.config import (
     ColumnMapping,
+    FeatureEntry,
     LookupSpec,
     Settings,
     SourceSpec,
@@ -20,6 +21,7 @@ from churnwatch.config import (
     settings_reference,
 )
 from churnwatch.errors import ConfigError
+from churnwatch.features import FeatureSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS: list[type[BaseModel]] = [
@@ -37,9 +39,18 @@ EVENTS = {
     "columns": {"account_id": "user", "event_time": "ts", "event_type": "kind"},
 }
 
+LOGINS = {
+    "name": "logins_14d",
+    "kind": "aggregate",
+    "function": "count",
+    "event_type": "login",
+    "window_days": 14,
+}
+TENURE = {"name": "tenure_days", "kind": "tenure"}
+
 
 def all_models() -> list[type[BaseModel]]:
-    return [Settings, *SECTIONS, SourceSpec, ColumnMapping, LookupSpec]
+    return [Settings, *SECTIONS, SourceSpec, ColumnMapping, LookupSpec, FeatureEntry]
 
 
 @pytest.mark.parametrize("model", all_models(), ids=lambda m: m.__name__)
@@ -82,6 +93,8 @@ def test_defaults_need_no_file() -> None:
     assert settings.warehouse.url.startswith("duckdb:///")
     assert settings.churn.horizon_days == 30
     assert settings.sources == []
+    assert settings.features.defaults
+    assert settings.features.add == []
 
 
 @pytest.mark.parametrize(
@@ -122,6 +135,36 @@ def test_defaults_need_no_file() -> None:
         ),
         ({"sources": [EVENTS, EVENTS]}, r"source names must be unique; repeated: events"),
         ({"sources": [{**EVENTS, "path": None}]}, r"give either 'path' .* or 'url'"),
+        ({"features": {"top_event_types_count": -1}}, r"features\.top_event_types_count: "),
+        (
+            {"features": {"add": [TENURE, {**LOGINS, "window_days": 0}]}},
+            r"features\.add\[1\] \(logins_14d\)\.window_days: .*greater than or equal to 1",
+        ),
+        (
+            {"features": {"add": [{**LOGINS, "window_days": True}]}},
+            r"features\.add\[0\] \(logins_14d\)\.window_days: .*valid integer",
+        ),
+        (
+            {"features": {"add": [{**LOGINS, "kind": "magic"}]}},
+            r"features\.add\[0\] \(logins_14d\)\.kind: .*'aggregate'.*\(got 'magic'\)",
+        ),
+        # Rules across keys come from FeatureSpec, at the feature's path, named once.
+        (
+            {"features": {"add": [{"name": "tenure_days", "kind": "tenure", "window_days": 7}]}},
+            r"features\.add\[0\] \(tenure_days\): tenure days takes no window_days$",
+        ),
+        (
+            {"features": {"add": [{**LOGINS, "windows": 3}]}},
+            r"features\.add\[0\] \(logins_14d\)\.windows: Extra inputs are not permitted",
+        ),
+        (
+            {"features": {"add": [LOGINS, LOGINS]}},
+            r"features: added feature names must be unique; repeated: logins_14d",
+        ),
+        (
+            {"features": {"add": [LOGINS], "drop": ["logins_14d"]}},
+            r"features: feature\(s\) both added and dropped: logins_14d",
+        ),
     ],
 )
 def test_invalid_settings_name_the_key(data: dict[str, Any], expected: str) -> None:
@@ -165,3 +208,29 @@ def test_source_names_in_errors_follow_the_file() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings({"sources": [EVENTS, {**EVENTS, "name": "second", "format": "xls"}]})
     assert re.search(r"sources\[1\] \(second\)\.format", str(caught.value))
+
+
+def test_added_features_are_feature_specs() -> None:
+    entry = parse_settings({"features": {"add": [LOGINS]}}).features.add[0]
+    assert entry.to_spec() == FeatureSpec(
+        "logins_14d", "aggregate", "count", window_days=14, event_type="login"
+    )
+
+
+def test_features_round_trip_through_the_file(tmp_path: Path) -> None:
+    settings = parse_settings(
+        {
+            "features": {
+                "defaults": False,
+                "top_event_types_count": 2,
+                "drop": ["plan"],
+                "add": [LOGINS, TENURE],
+            }
+        }
+    )
+    save_settings(settings, tmp_path)
+    assert load_settings(tmp_path) == settings
+    text = (tmp_path / "churnwatch.toml").read_text()
+    # Written as a person writes them: tables with only the keys they set.
+    assert text.count("[[features.add]]") == 2
+    assert "property_name" not in text

@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -44,6 +45,7 @@ from churnwatch.config import (
 )
 from churnwatch.errors import ChurnwatchError, StrictLoadError
 from churnwatch.ingest import FileLoad, IngestReport, ingest
+from churnwatch.outputs import check_table_name, write_table
 from churnwatch.simulate import SimulationResult
 from churnwatch.status import WarehouseStatus, describe
 from churnwatch.warehouse import Warehouse, connect
@@ -74,6 +76,13 @@ WarehouseOption = Annotated[
         help="Warehouse URL, overriding the project file.",
     ),
 ]
+TableOption = Annotated[
+    str | None,
+    typer.Option(
+        "--table",
+        help="Also write the result into the warehouse as this table, replacing one of that name.",
+    ),
+]
 
 
 def _user_errors(command: Callable[P, R]) -> Callable[P, R]:
@@ -84,14 +93,21 @@ def _user_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except StrictLoadError as exc:
-            errors.print(f"[red]error:[/] {exc}")
+            _print_error(exc)
             _print_problems(exc.problems)
             raise typer.Exit(2) from None
         except (ChurnwatchError, OSError) as exc:
-            errors.print(f"[red]error:[/] {exc}")
+            _print_error(exc)
             raise typer.Exit(2) from None
 
     return run
+
+
+def _print_error(exc: BaseException) -> None:
+    # Escaped: messages quote the project file ("[data] observation_end"), which
+    # rich would otherwise take for markup and silently drop. Not wrapped: a
+    # one-line error stays one line, whatever the terminal's width.
+    errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -294,11 +310,15 @@ def labels(
     out: Annotated[
         Path | None, typer.Option(help="Write the labels to this .parquet or .csv file.")
     ] = None,
+    table_name: TableOption = None,
     warehouse: WarehouseOption = None,
 ) -> None:
     """Label accounts at cutoffs: who churned (or converted, or how active) afterwards."""
     from churnwatch.labels import CutoffSchedule, LabelSpec, infer_observation_end, make_labels
 
+    _check_out(out)
+    if table_name is not None:
+        check_table_name(table_name)  # before the work, not after it
     with _open(project, warehouse) as (settings, wh):
         spec = LabelSpec.from_settings(settings.churn, lead_days=lead)
         changes: dict[str, object] = {}
@@ -326,21 +346,30 @@ def labels(
             else:
                 schedule = CutoffSchedule.every(start, until, months=every_months or 1)
         table = make_labels(wh, spec, schedule, observation_end=observation_end)
+        if table_name is not None:
+            write_table(wh, table_name, table.frame)
     console.print(table.describe(), markup=False, highlight=False)
     if out is not None:
         _write_frame(table.frame, out)
         console.print(f"wrote {table.frame.num_rows:,} rows to {out}")
+    if table_name is not None:
+        console.print(f"wrote {table.frame.num_rows:,} rows to table {table_name}")
+
+
+def _check_out(out: Path | None) -> None:
+    """Refuse an --out file of no known format before any work (or table write) is done."""
+    if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
+        raise ChurnwatchError(f"--out {out}: write to a .parquet or .csv file")
 
 
 def _write_frame(frame: pa.Table, out: Path) -> None:
     """Write a result table as Parquet or CSV, by the file's suffix."""
+    _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".parquet":
         pq.write_table(frame, out)
-    elif out.suffix.lower() == ".csv":
-        pacsv.write_csv(frame, out)
     else:
-        raise ChurnwatchError(f"--out {out}: write to a .parquet or .csv file")
+        pacsv.write_csv(frame, out)
 
 
 # -- features ----------------------------------------------------------------------
@@ -357,7 +386,8 @@ def features(
         typer.Option("--labels", help="Compute at the (account, cutoff) rows of a labels file."),
     ] = None,
     drop: Annotated[
-        list[str] | None, typer.Option(help="Leave out this feature (repeatable).")
+        list[str] | None,
+        typer.Option(help="Leave out this feature (repeatable), besides the project file's drops."),
     ] = None,
     explain: Annotated[
         bool,
@@ -366,26 +396,45 @@ def features(
     out: Annotated[
         Path | None, typer.Option(help="Write the features to this .parquet or .csv file.")
     ] = None,
+    table_name: TableOption = None,
     warehouse: WarehouseOption = None,
 ) -> None:
-    """Compute point-in-time features: each account as it stood just before each cutoff."""
-    from churnwatch.features import compute_features, default_features, merge_features
+    """Compute point-in-time features: each account as it stood just before each cutoff.
+
+    The features are those the project file's features section declares: the
+    defaults generated from the data, with its additions and without its drops.
+    """
+    from churnwatch.features import compute_features, feature_set
     from churnwatch.features import explain as explain_features
 
-    with _open(project, warehouse) as (_, wh):
-        specs = merge_features(default_features(wh), drop=drop or ())
+    _check_out(out)
+    if table_name is not None:
+        check_table_name(table_name)  # before the work, not after it
+    with _open(project, warehouse) as (settings, wh):
+        specs = feature_set(settings, wh, drop=drop or ())
         if explain:
             for line in explain_features(specs):
                 typer.echo(line)
             return
         cutoffs = _feature_cutoffs(wh, at, labels_file)
         with _progress() as progress:
-            progress.add_task(f"{len(specs)} features at {cutoffs.num_rows:,} cutoffs", total=None)
-            frame = compute_features(wh, cutoffs, specs)
+            task = progress.add_task(
+                f"{len(specs)} features at {cutoffs.num_rows:,} cutoffs", total=None
+            )
+            frame = compute_features(
+                wh,
+                cutoffs,
+                specs,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        if table_name is not None:
+            write_table(wh, table_name, frame)
     console.print(f"{len(specs)} features for {frame.num_rows:,} (account, cutoff) rows")
     if out is not None:
         _write_frame(frame, out)
         console.print(f"wrote {out}")
+    if table_name is not None:
+        console.print(f"wrote {frame.num_rows:,} rows to table {table_name}")
 
 
 def _feature_cutoffs(wh: Warehouse, at: list[str] | None, labels_file: Path | None) -> pa.Table:

@@ -22,6 +22,20 @@ column mapping is either a plain source column name or a table of options::
     duration_s = { seconds_between = ["session_start", "session_end"] }
     properties = { json_columns = ["device_type", "pages_viewed"] }
 
+The **features** section adds, drops or replaces features of the default
+set (see :mod:`churnwatch.features`); each added feature is one table::
+
+    [features]
+    top_event_types_count = 8
+    drop = ["region"]
+
+    [[features.add]]
+    name = "logins_14d"
+    kind = "aggregate"
+    function = "count"
+    event_type = "login"
+    window_days = 14
+
 Errors name the key that is wrong and what was expected.
 """
 
@@ -34,7 +48,8 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from churnwatch.errors import ConfigError
+from churnwatch.errors import ConfigError, FeatureError
+from churnwatch.features._spec import MAX_WEEKS, MAX_WINDOW_DAYS, FeatureKind, FeatureSpec
 from churnwatch.schema import TABLES
 
 __all__ = [
@@ -42,6 +57,8 @@ __all__ = [
     "ChurnSettings",
     "ColumnMapping",
     "DataSettings",
+    "FeatureEntry",
+    "FeaturesSettings",
     "IngestSettings",
     "LookupSpec",
     "ModelSettings",
@@ -287,6 +304,115 @@ class ModelSettings(_Model):
     random_seed: int = Field(default=0, description="Seed for every random choice in training.")
 
 
+class FeatureEntry(_Model):
+    """One added feature: a ``[[features.add]]`` table, the fields of a FeatureSpec.
+
+    A feature named like a default one replaces it.
+    """
+
+    name: str = Field(
+        description="Column name: lower-case letters, digits and '_', at most 60 characters."
+    )
+    kind: FeatureKind = Field(
+        description="What is computed: aggregate, users, recency, tenure, first_week, "
+        "consistency, trend, payments, subscription, support or attribute."
+    )
+    function: str | None = Field(
+        default=None,
+        description="The kind's function (count, sum, mean, active_days, ratio, mrr, ...); "
+        "kinds with one natural function default to it.",
+    )
+    column: str | None = Field(
+        default=None,
+        description="value or duration_s for aggregations; an account column for attributes.",
+    )
+    # Strict: TOML has real integers, and `true` or 1.5 days is a mistake, not a number.
+    window_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_WINDOW_DAYS,
+        strict=True,
+        description="Days of the window ending at the cutoff; unset for all time.",
+    )
+    event_type: str | None = Field(default=None, description="Only events of this type.")
+    property_name: str | None = Field(
+        default=None,
+        description="Only events whose JSON properties hold this key (with property_value).",
+    )
+    property_value: str | None = Field(
+        default=None, description="The value property_name must have, compared as text."
+    )
+    weeks: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_WEEKS,
+        strict=True,
+        description="Number of weeks a consistency feature looks back.",
+    )
+    description: str = Field(
+        default="", description="Shown by --explain; written from the other keys when empty."
+    )
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> FeatureEntry:
+        try:
+            self.to_spec()
+        except FeatureError as exc:
+            # The key path already names the feature: drop the spec's own prefix.
+            raise ValueError(str(exc).removeprefix(f"feature {self.name!r}: ")) from None
+        return self
+
+    def to_spec(self) -> FeatureSpec:
+        """The feature this table declares.
+
+        Raises
+        ------
+        FeatureError
+            If the keys do not fit together (such as a window on a tenure).
+
+        Examples
+        --------
+        >>> FeatureEntry(name="tenure_days", kind="tenure").to_spec().dtype
+        'float64'
+        """
+        return FeatureSpec.from_dict(self.model_dump(exclude_none=True))
+
+
+class FeaturesSettings(_Model):
+    """[features] — which point-in-time features are computed."""
+
+    defaults: bool = Field(
+        default=True,
+        description="Start from the default features generated from the warehouse's data; "
+        "false: only the added ones.",
+    )
+    top_event_types_count: int = Field(
+        default=5,
+        ge=0,
+        description="Per-type activity features are generated for this many most frequent "
+        "event types.",
+    )
+    drop: list[str] = Field(
+        default_factory=list, description="Names of features to leave out of the set."
+    )
+    add: list[FeatureEntry] = Field(
+        default_factory=list,
+        description="Features to add ([[features.add]] tables); one named like a default "
+        "feature replaces it.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeaturesSettings:
+        names = [f.name for f in self.add]
+        doubles = sorted({n for n in names if names.count(n) > 1})
+        if doubles:
+            raise ValueError(f"added feature names must be unique; repeated: {', '.join(doubles)}")
+        both = sorted(set(names) & set(self.drop))
+        if both:
+            raise ValueError(f"feature(s) both added and dropped: {', '.join(both)}")
+        return self
+
+
 class NotifySettings(_Model):
     """[notify] — where customer-success notifications go."""
 
@@ -320,6 +446,9 @@ class Settings(_Model):
     )
     data: DataSettings = Field(default_factory=DataSettings, description="Facts about the data.")
     churn: ChurnSettings = Field(default_factory=ChurnSettings, description="What churn means.")
+    features: FeaturesSettings = Field(
+        default_factory=FeaturesSettings, description="Which features are computed."
+    )
     model: ModelSettings = Field(
         default_factory=ModelSettings, description="How models are trained."
     )
@@ -439,6 +568,11 @@ def save_settings(settings: Settings, path: str | Path) -> Path:
             for name, mapping in source["columns"].items()
         }
     data["sources"] = sources
+    # Added features are written with only the keys they set, as a person writes them.
+    data["features"]["add"] = [
+        f.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        for f in settings.features.add
+    ]
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
     return path
 
@@ -464,6 +598,7 @@ def settings_reference() -> str:
         ("sources", SourceSpec),
         ("sources.columns.*", ColumnMapping),
         ("sources.columns.*.lookup", LookupSpec),
+        ("features.add", FeatureEntry),
     ]
     for section, model in sections:
         lines += [f"## [{section}]", "", (model.__doc__ or "").strip().splitlines()[0], ""]

@@ -8,6 +8,8 @@ so callers (and the CLI, which turns them into one readable line and exit code
 
     ChurnwatchError
     ├── ConfigError          the project file or a setting is invalid
+    │   ├── LabelError       a label spec or cutoff schedule is invalid
+    │   └── FeatureError     a feature spec or feature set is invalid
     ├── MappingError         a source's column mapping does not fit its data
     ├── SourceError          a file or database source cannot be read
     ├── WarehouseError       the warehouse cannot be reached or is inconsistent
@@ -20,6 +22,8 @@ from __future__ import annotations
 __all__ = [
     "ChurnwatchError",
     "ConfigError",
+    "FeatureError",
+    "LabelError",
     "MappingError",
     "SimulationError",
     "SourceError",
@@ -34,6 +38,20 @@ class ChurnwatchError(Exception):
 
 class ConfigError(ChurnwatchError):
     """The project file or a setting is invalid."""
+
+
+class LabelError(ConfigError):
+    """A label spec or cutoff schedule is invalid.
+
+    A :class:`ConfigError`, since labels are declared by settings and flags.
+    """
+
+
+class FeatureError(ConfigError):
+    """A feature spec or feature set is invalid (a bad field, a drop of no feature).
+
+    A :class:`ConfigError`, since features are declared by the project file.
+    """
 
 
 class MappingError(ChurnwatchError):

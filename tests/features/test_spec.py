@@ -63,5 +63,6 @@ def test_public_names_are_pinned() -> None:
         "compute_features",
         "default_features",
         "explain",
+        "feature_set",
         "merge_features",
     ]

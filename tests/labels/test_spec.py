@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from churnwatch.config import ChurnSettings
-from churnwatch.errors import ConfigError
+from churnwatch.errors import LabelError
 from churnwatch.labels import CutoffSchedule, LabelSpec
 
 UTC = dt.UTC
@@ -36,7 +36,7 @@ def test_horizons_are_sorted_unique_and_name_the_columns() -> None:
     ],
 )
 def test_invalid_specs_say_what_is_wrong(arguments: dict[str, object], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(LabelError, match=message):
         LabelSpec(**arguments)  # type: ignore[arg-type]
 
 
@@ -96,5 +96,5 @@ def test_explicit_cutoffs_are_utc_sorted_and_unique() -> None:
     ],
 )
 def test_invalid_schedules_raise(make: object) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(LabelError):
         make()  # type: ignore[operator]

@@ -38,6 +38,7 @@ from __future__ import annotations
 from churnwatch.features._compile import compile_features
 from churnwatch.features._compute import compute_features
 from churnwatch.features._defaults import default_features, merge_features
+from churnwatch.features._settings import feature_set
 from churnwatch.features._spec import FeatureKind, FeatureSpec, explain
 
 __all__ = [
@@ -47,5 +48,6 @@ __all__ = [
     "compute_features",
     "default_features",
     "explain",
+    "feature_set",
     "merge_features",
 ]

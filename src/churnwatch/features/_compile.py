@@ -1,21 +1,24 @@
 """One compiler: feature specs -> one query per source table, for every engine.
 
-The cutoffs (``account_id``, ``cutoff``) are uploaded to a temporary table,
-and each source table the specs read is scanned once for all its features
-and all cutoffs together::
+The cutoffs (``_row``, ``account_id``, ``cutoff``, and the window starts
+``cutoff - n days``) are uploaded to a temporary table, and each source table
+the specs read is scanned once for all its features and all cutoffs
+together::
 
-    SELECT c.account_id, c.cutoff,
-           SUM(CASE WHEN e.event_time >= c.cutoff - INTERVAL '30' DAY
-                     AND e.event_type = 'login' THEN 1 ELSE 0 END) AS logins_30d,
+    SELECT c._row,
+           COUNT(CASE WHEN e.event_time >= c._from_30d
+                       AND e.event_type = 'login' THEN 1 END) AS logins_30d,
            ...
     FROM cutoffs AS c
     LEFT JOIN events AS e
       ON e.account_id = c.account_id AND e.event_time < c.cutoff
-    GROUP BY c.account_id, c.cutoff
+     AND e.event_time >= c._from_90d
+    GROUP BY c._row, c.cutoff
 
 Every query starts from the cutoffs and left-joins its table, so each returns
-exactly one row per (account, cutoff), and an account without rows gets
-counts of 0 rather than no row. The join condition ``time < cutoff`` is the
+exactly one row per cutoffs row (numbered by ``_row``, a small integer key
+that is cheap to group by), and an account without rows gets counts of 0
+rather than no row. The join condition ``time < cutoff`` is the
 point-in-time guarantee: no expression ever sees a row at or after the
 cutoff. Each query names the temporary table once, which MySQL requires.
 
@@ -43,12 +46,14 @@ from churnwatch.features._portable import (
 )
 from churnwatch.features._spec import SUPPORT_EVENT_TYPES, FeatureSpec, Source
 
-__all__ = ["PREVIOUS_CUTOFF_COLUMN", "compile_features", "window_start_column"]
+__all__ = ["PREVIOUS_CUTOFF_COLUMN", "ROW_COLUMN", "compile_features", "window_start_column"]
 
 _SOURCE_ORDER: tuple[Source, ...] = ("accounts", "events", "users", "payments", "subscriptions")
 _CUTOFF_TYPE = pa.timestamp("us", tz="UTC")
 #: Column of the cutoffs table holding the account's previous cutoff (see ``running``).
 PREVIOUS_CUTOFF_COLUMN = "_previous_cutoff"
+#: Column of the cutoffs table numbering its rows; every query returns it as its key.
+ROW_COLUMN = "_row"
 
 
 def _col(name: str, table: str) -> exp.Column:
@@ -91,11 +96,22 @@ class _Context:
         self.bounds = bounds
         self.account_id = _col("account_id", "c")
         self.cutoff = _col("cutoff", "c")
+        self.row = _col(ROW_COLUMN, "c")
 
     def base(self) -> exp.Select:
-        return exp.select(self.account_id, self.cutoff).from_(
-            exp.to_table(self.cutoffs_table).as_("c")
-        )
+        return exp.select(self.row).from_(exp.to_table(self.cutoffs_table).as_("c"))
+
+    def keys(self) -> list[exp.Expr]:
+        """What a query groups by: the row number, and the cutoff its expressions read."""
+        return [self.row.copy(), self.cutoff.copy()]
+
+    def outer(self) -> _Context:
+        """The context of a query over a subquery ``t`` that carries the keys."""
+        outer = _Context(self.dialect, self.cutoffs_table)
+        outer.account_id = _col("account_id", "t")
+        outer.cutoff = _col("cutoff", "t")
+        outer.row = _col(ROW_COLUMN, "t")
+        return outer
 
     def seconds_since(self, instant: exp.Expr) -> exp.Expr:
         return seconds_between(self.cutoff, instant, self.dialect)
@@ -266,7 +282,7 @@ def _events_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
     query = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
     return query.select(
         *[exp.alias_(_event_feature(s, ctx), s.name, quoted=True) for s in specs]
-    ).group_by(ctx.account_id, ctx.cutoff)
+    ).group_by(*ctx.keys())
 
 
 class _Partials:
@@ -336,8 +352,7 @@ def _history_feature(spec: FeatureSpec, partials: _Partials, outer: _Context) ->
 
 def _history_query(specs: Sequence[FeatureSpec], ctx: _Context, running: bool) -> exp.Select:
     """All-time features from per-interval partial aggregates and their running totals."""
-    outer = _Context(ctx.dialect, ctx.cutoffs_table)
-    outer.account_id, outer.cutoff = _col("account_id", "t"), _col("cutoff", "t")
+    outer = ctx.outer()
     partials = _Partials(running)
     features = [
         exp.alias_(_history_feature(s, partials, outer), s.name, quoted=True) for s in specs
@@ -360,8 +375,9 @@ def _history_query(specs: Sequence[FeatureSpec], ctx: _Context, running: bool) -
             on=_col("account_id", "a").eq(ctx.account_id),
             join_type="LEFT",
         )
-    inner = inner.select(*partials.inner.values()).group_by(ctx.account_id, ctx.cutoff)
-    return exp.select(outer.account_id, outer.cutoff, *features).from_(inner.subquery("t"))
+    keys = [*ctx.keys(), ctx.account_id.copy()] if running else ctx.keys()
+    inner = inner.select(*keys[1:], *partials.inner.values()).group_by(*keys)
+    return exp.select(outer.row, *features).from_(inner.subquery("t"))
 
 
 # -- users -----------------------------------------------------------------------------
@@ -401,7 +417,7 @@ def _users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
             )
         )
         features.append(exp.alias_(ratio(active, known_users.copy()), spec.name, quoted=True))
-    return query.select(*features).group_by(ctx.account_id, ctx.cutoff)
+    return query.select(*features).group_by(*ctx.keys())
 
 
 # -- payments --------------------------------------------------------------------------
@@ -431,7 +447,7 @@ def _payments_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
         else:
             value = ctx.days_since(exp.Max(this=_when(exp.and_(*within, failed.copy()), time)))
         features.append(exp.alias_(value, spec.name, quoted=True))
-    return query.select(*features).group_by(ctx.account_id, ctx.cutoff)
+    return query.select(*features).group_by(*ctx.keys())
 
 
 # -- subscriptions ---------------------------------------------------------------------
@@ -450,7 +466,7 @@ def _subscriptions_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Sel
         exp.Literal.number(1),
         exp.Literal.number(0),
     )
-    partition = [ctx.account_id.copy(), ctx.cutoff.copy()]
+    partition = [ctx.row.copy()]
     tie_breakers = [_col(c, "s") for c in ("mrr", "plan", "subscription_id")]
     previous = exp.Window(
         this=exp.func("LAG", _col("mrr", "s")),
@@ -476,6 +492,7 @@ def _subscriptions_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Sel
     periods = (
         ctx.base()
         .select(
+            ctx.cutoff.copy(),
             exp.alias_(started.copy(), "started_at", quoted=True),
             exp.alias_(_col("mrr", "s"), "mrr", quoted=True),
             exp.alias_(_col("plan", "s"), "plan", quoted=True),
@@ -490,8 +507,7 @@ def _subscriptions_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Sel
             join_type="LEFT",
         )
     )
-    outer = _Context(ctx.dialect, ctx.cutoffs_table)
-    outer.account_id, outer.cutoff = _col("account_id", "t"), _col("cutoff", "t")
+    outer = ctx.outer()
     is_active = _col("is_active", "t").eq(exp.Literal.number(1))
     current = exp.and_(is_active, _col("recency_rank", "t").eq(exp.Literal.number(1)))
     features = []
@@ -513,11 +529,7 @@ def _subscriptions_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Sel
                 )
             )
         features.append(exp.alias_(value, spec.name, quoted=True))
-    return (
-        exp.select(outer.account_id, outer.cutoff, *features)
-        .from_(periods.subquery("t"))
-        .group_by(outer.account_id.copy(), outer.cutoff.copy())
-    )
+    return exp.select(outer.row, *features).from_(periods.subquery("t")).group_by(*outer.keys())
 
 
 # -- accounts --------------------------------------------------------------------------
@@ -589,7 +601,8 @@ def compile_features(
         sqlglot dialect the queries are written for (``duckdb``, ``postgres``,
         ``mysql``, ``spark``); render them with ``query.sql(dialect)``.
     cutoffs_table : str
-        Table holding the ``account_id`` and ``cutoff`` columns.
+        Table holding the columns ``_row`` (a distinct integer per row),
+        ``account_id`` and ``cutoff``.
     window_bounds : set of int, optional
         When given, window starts are read from columns of the cutoffs table
         named by :func:`window_start_column` (``cutoff - n days``) rather than
@@ -604,8 +617,8 @@ def compile_features(
     Returns
     -------
     dict of str to sqlglot Select
-        The queries by name, each returning ``account_id``, ``cutoff``
-        and one column per feature of that table.
+        The queries by name, each returning ``_row`` and one column per
+        feature it computes.
 
     Raises
     ------
@@ -617,10 +630,10 @@ def compile_features(
     >>> from churnwatch.features import FeatureSpec
     >>> queries = compile_features([FeatureSpec("tenure_days", "tenure")], "spark")
     >>> print(queries["accounts"].sql("spark"))  # doctest: +NORMALIZE_WHITESPACE
-    SELECT `c`.`account_id`, `c`.`cutoff`, ((UNIX_MICROS(`c`.`cutoff`) -
-    UNIX_MICROS(`a`.`created_at`)) / 1000000.0E0) / 86400 AS `tenure_days`
+    SELECT `c`.`_row`, CASE WHEN (`a`.`created_at` < `c`.`cutoff` OR
+    `a`.`created_at` IS NULL) THEN ((UNIX_MICROS(`c`.`cutoff`) -
+    UNIX_MICROS(`a`.`created_at`)) / 1000000.0E0) / 86400 END AS `tenure_days`
     FROM cutoffs AS c LEFT JOIN accounts AS a ON `a`.`account_id` = `c`.`account_id`
-    AND (`a`.`created_at` < `c`.`cutoff` OR `a`.`created_at` IS NULL)
     """
     seen: set[str] = set()
     for spec in specs:

@@ -21,6 +21,7 @@ from churnwatch.errors import ConfigError
 from churnwatch.features._compile import (
     _CUTOFF_TYPE,
     PREVIOUS_CUTOFF_COLUMN,
+    ROW_COLUMN,
     compile_features,
     window_start_column,
 )
@@ -112,7 +113,7 @@ def compute_features(
         specs = default_features(warehouse)
     specs = list(specs)
     name = f"_cw_cutoffs_{uuid.uuid4().hex[:12]}"
-    distinct = table.group_by(["account_id", "cutoff"]).aggregate([])
+    distinct, position = _distinct_cutoffs(table)
     # Several cutoffs of one account: all-time features are summed over the
     # intervals between them (see compile_features).
     running = pc.count_distinct(distinct.column("account_id")).as_py() < distinct.num_rows
@@ -120,9 +121,15 @@ def compute_features(
     queries = compile_features(
         specs, warehouse.dialect, cutoffs_table=name, window_bounds=bounds, running=running
     )
-    columns: list[tuple[str, ColumnType]] = [("account_id", "string"), ("cutoff", "timestamp")]
+    columns: list[tuple[str, ColumnType]] = [
+        (ROW_COLUMN, "bigint"),
+        ("account_id", "string"),
+        ("cutoff", "timestamp"),
+    ]
     if running:
-        distinct = _with_previous_cutoff(distinct, warehouse.dialect)
+        distinct = distinct.append_column(
+            PREVIOUS_CUTOFF_COLUMN, _previous_cutoffs(distinct, warehouse.dialect)
+        )
         columns.append((PREVIOUS_CUTOFF_COLUMN, "timestamp"))
     for days in sorted(bounds):
         start = pc.subtract(distinct.column("cutoff"), pa.scalar(dt.timedelta(days=days)))
@@ -139,7 +146,28 @@ def compute_features(
                     on_progress(len(parts), len(queries))
         finally:
             warehouse.drop_table(name, temporary=True)
-    return _assemble(table, parts, specs)
+    return _assemble(table, position, parts, specs)
+
+
+def _distinct_cutoffs(table: pa.Table) -> tuple[pa.Table, np.ndarray]:
+    """The distinct (account, cutoff) pairs, numbered, and where each row of ``table`` is.
+
+    The pairs are sorted by account and cutoff, and numbered 0, 1, ... in
+    the column ``_row``; the array gives the number of each row of ``table``.
+    """
+    order = pc.sort_indices(table, [("account_id", "ascending"), ("cutoff", "ascending")])
+    ordered = table.take(order)
+    accounts = ordered.column("account_id").to_numpy(zero_copy_only=False)
+    micros = ordered.column("cutoff").cast(pa.int64()).to_numpy()
+    new = np.ones(len(micros), dtype=bool)
+    if len(micros) > 1:
+        new[1:] = (accounts[1:] != accounts[:-1]) | (micros[1:] != micros[:-1])
+    number = np.cumsum(new) - 1
+    position = np.empty(len(micros), dtype=np.int64)
+    position[order.to_numpy()] = number
+    distinct = ordered.filter(pa.array(new))
+    rows = pa.array(np.arange(distinct.num_rows, dtype=np.int64))
+    return distinct.add_column(0, ROW_COLUMN, rows), position
 
 
 #: Before any row a warehouse can hold: MySQL's DATETIME starts in the year 1000.
@@ -147,43 +175,45 @@ _EARLIEST = {"mysql": dt.datetime(1000, 1, 1, tzinfo=dt.UTC)}
 _EARLIEST_DEFAULT = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
 
-def _with_previous_cutoff(distinct: pa.Table, dialect: str) -> pa.Table:
-    """Sort by account and cutoff, and add each account's previous cutoff.
+def _previous_cutoffs(distinct: pa.Table, dialect: str) -> pa.Array:
+    """Each account's previous cutoff, over pairs sorted by account and cutoff.
 
     An account's first cutoff gets the earliest instant the warehouse can
     store, so its interval holds every earlier row.
     """
-    ordered = distinct.sort_by([("account_id", "ascending"), ("cutoff", "ascending")])
-    accounts = ordered.column("account_id").to_numpy(zero_copy_only=False)
-    micros = ordered.column("cutoff").cast(pa.int64()).to_numpy()
+    accounts = distinct.column("account_id").to_numpy(zero_copy_only=False)
+    micros = distinct.column("cutoff").cast(pa.int64()).to_numpy()
     earliest = _EARLIEST.get(dialect, _EARLIEST_DEFAULT)
     first = int((earliest - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) / dt.timedelta(microseconds=1))
     previous = np.full(len(micros), first, dtype=np.int64)
     if len(micros) > 1:
         same = accounts[1:] == accounts[:-1]
         previous[1:] = np.where(same, micros[:-1], first)
-    column = pa.array(previous, pa.int64()).cast(_CUTOFF_TYPE)
-    return ordered.append_column(PREVIOUS_CUTOFF_COLUMN, column)
+    return pa.array(previous, pa.int64()).cast(_CUTOFF_TYPE)
 
 
-def _assemble(table: pa.Table, parts: Sequence[pa.Table], specs: Sequence[FeatureSpec]) -> pa.Table:
-    """Join the per-table parts onto the cutoffs, in their order, typed by the specs."""
-    keys = ["account_id", "cutoff"]
-    frame = table.append_column("_cw_row", pa.array(range(table.num_rows), pa.int64()))
+def _assemble(
+    table: pa.Table, position: np.ndarray, parts: Sequence[pa.Table], specs: Sequence[FeatureSpec]
+) -> pa.Table:
+    """Place the parts' rows at the rows of ``table``, typed by the specs.
+
+    Each part holds one row per distinct pair, keyed by ``_row``; ``position``
+    gives each row of ``table`` its pair, so every column is one ``take``.
+    """
+    found: dict[str, pa.ChunkedArray] = {}
     for part in parts:
-        typed = part.set_column(
-            part.column_names.index("cutoff"), "cutoff", part.column("cutoff").cast(_CUTOFF_TYPE)
-        ).set_column(0, "account_id", part.column("account_id").cast(pa.string()))
-        frame = frame.join(typed, keys=keys, join_type="left outer")
-    frame = frame.sort_by("_cw_row")
-    columns = [frame.column("account_id"), frame.column("cutoff")]
+        rows = part.column(ROW_COLUMN).to_numpy()
+        where = np.empty(int(position.max(initial=-1)) + 1, dtype=np.int64)
+        where[rows] = np.arange(len(rows), dtype=np.int64)
+        take = pa.array(where[position])
+        for name in part.column_names[1:]:
+            found[name] = part.column(name).take(take)
+    columns = [table.column("account_id"), table.column("cutoff")]
     for spec in specs:
         target = spec.arrow_type
-        if spec.name in frame.column_names:
-            column = frame.column(spec.name)
-            if pa.types.is_null(column.type):
-                column = pa.nulls(len(column), target)
-            columns.append(pc.cast(column, target))
+        column = found.get(spec.name)
+        if column is None or pa.types.is_null(column.type):
+            columns.append(pa.nulls(table.num_rows, target))
         else:
-            columns.append(pa.nulls(frame.num_rows, target))
-    return pa.table(columns, names=[*keys, *(s.name for s in specs)])
+            columns.append(pc.cast(column, target))
+    return pa.table(columns, names=["account_id", "cutoff", *(s.name for s in specs)])

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlglot import exp
 
-from churnwatch.errors import ConfigError
+from churnwatch.errors import FeatureError
 from churnwatch.features._spec import ATTRIBUTE_COLUMNS, SUPPORT_EVENT_TYPES, FeatureSpec
 from churnwatch.warehouse import Warehouse
 
@@ -82,7 +82,7 @@ def default_features(warehouse: Warehouse, top_event_types: int = 5) -> list[Fea
     ['tenure_days']
     """
     if top_event_types < 0:
-        raise ConfigError(f"top_event_types must be 0 or more, not {top_event_types}")
+        raise FeatureError(f"top_event_types must be 0 or more, not {top_event_types}")
     specs: list[FeatureSpec] = [FeatureSpec("tenure_days", "tenure")]
     accounts = _filled(warehouse, "accounts", _DEFAULT_ATTRIBUTES)
     specs += [
@@ -187,7 +187,7 @@ def merge_features(
 
     Raises
     ------
-    ConfigError
+    FeatureError
         If a dropped name is not in the set.
 
     Examples
@@ -204,7 +204,7 @@ def merge_features(
         result[spec.name] = spec
     for name in drop:
         if name not in result:
-            raise ConfigError(
+            raise FeatureError(
                 f"cannot drop feature {name!r}: no such feature "
                 f"(known: {', '.join(sorted(result)) or 'none'})"
             )

@@ -21,10 +21,12 @@ from typing import Any, Literal, get_args
 
 import pyarrow as pa
 
-from churnwatch.errors import ConfigError
+from churnwatch.errors import FeatureError
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
+    "MAX_WEEKS",
+    "MAX_WINDOW_DAYS",
     "MEASURE_COLUMNS",
     "SUPPORT_EVENT_TYPES",
     "FeatureKind",
@@ -116,7 +118,9 @@ ATTRIBUTE_COLUMNS = ("plan", "region", "platform", "referral_source", "name", "c
 _ARROW_TYPES = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string()}
 _FILTERABLE = frozenset({"aggregate", "users", "recency", "first_week", "consistency", "trend"})
 #: Longest window accepted: ten years.
-_MAX_WINDOW_DAYS = 3650
+MAX_WINDOW_DAYS = 3650
+#: Most weeks a consistency feature looks back: ten years.
+MAX_WEEKS = 520
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,59}$")
 _PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -176,7 +180,7 @@ class FeatureSpec:
 
     Raises
     ------
-    ConfigError
+    FeatureError
         If a field is out of range or does not fit the kind.
 
     Examples
@@ -202,20 +206,20 @@ class FeatureSpec:
     def __post_init__(self) -> None:
         where = f"feature {self.name!r}"
         if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise ConfigError(
+            raise FeatureError(
                 f"{where}: a feature name is 1-60 lower-case letters, digits or '_', "
                 "starting with a letter or '_'"
             )
         if self.name in _RESERVED:
-            raise ConfigError(f"{where}: the name is reserved for the key columns")
+            raise FeatureError(f"{where}: the name is reserved for the key columns")
         if self.kind not in _FUNCTIONS:
-            raise ConfigError(
+            raise FeatureError(
                 f"{where}: unknown kind {self.kind!r}; expected one of "
                 f"{', '.join(get_args(FeatureKind))}"
             )
         function = self.function or _DEFAULT_FUNCTION.get(self.kind)
         if function not in _FUNCTIONS[self.kind]:
-            raise ConfigError(
+            raise FeatureError(
                 f"{where}: kind {self.kind!r} takes function "
                 f"{' / '.join(_FUNCTIONS[self.kind])}, not {self.function!r}"
             )
@@ -229,65 +233,67 @@ class FeatureSpec:
     def _check_column(self, where: str, function: str) -> None:
         if self.kind == "attribute":
             if self.column not in ATTRIBUTE_COLUMNS:
-                raise ConfigError(
+                raise FeatureError(
                     f"{where}: an attribute reads one of the account columns "
                     f"{', '.join(ATTRIBUTE_COLUMNS)}, not {self.column!r}"
                 )
         elif self.kind == "aggregate":
             if self.column is not None and self.column not in MEASURE_COLUMNS:
-                raise ConfigError(
+                raise FeatureError(
                     f"{where}: aggregations read the event columns "
                     f"{' or '.join(MEASURE_COLUMNS)}, not {self.column!r}"
                 )
             if self.column is None and function in ("sum", "mean", "min", "max", "std"):
-                raise ConfigError(f"{where}: {function} needs column='value' or 'duration_s'")
+                raise FeatureError(f"{where}: {function} needs column='value' or 'duration_s'")
             if self.column is not None and function in ("active_days", "active_weeks"):
-                raise ConfigError(f"{where}: {function} counts periods and takes no column")
+                raise FeatureError(f"{where}: {function} counts periods and takes no column")
         elif self.column is not None:
-            raise ConfigError(f"{where}: kind {self.kind!r} takes no column")
+            raise FeatureError(f"{where}: kind {self.kind!r} takes no column")
 
     def _check_window(self, where: str, function: str) -> None:
         window = self.window_days
         if window is not None and (
             isinstance(window, bool)
             or not isinstance(window, int)
-            or not 1 <= window <= _MAX_WINDOW_DAYS
+            or not 1 <= window <= MAX_WINDOW_DAYS
         ):
-            raise ConfigError(
+            raise FeatureError(
                 f"{where}: window_days must be a whole number of days in "
-                f"1..{_MAX_WINDOW_DAYS} (or None for all time), not {window!r}"
+                f"1..{MAX_WINDOW_DAYS} (or None for all time), not {window!r}"
             )
         windowless = self.kind in ("tenure", "first_week", "consistency", "attribute") or (
             self.kind == "subscription" and function in ("mrr", "plan", "discount")
         )
         if windowless and window is not None:
-            raise ConfigError(f"{where}: {self.kind} {function} takes no window_days")
+            raise FeatureError(f"{where}: {self.kind} {function} takes no window_days")
         if self.kind == "trend" and window is None:
-            raise ConfigError(f"{where}: a trend compares two windows and needs window_days")
+            raise FeatureError(f"{where}: a trend compares two windows and needs window_days")
         if self.kind == "consistency":
             weeks = self.weeks
-            if isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= 520:
-                raise ConfigError(f"{where}: consistency needs weeks in 1..520, not {weeks!r}")
+            if isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= MAX_WEEKS:
+                raise FeatureError(
+                    f"{where}: consistency needs weeks in 1..{MAX_WEEKS}, not {weeks!r}"
+                )
         elif self.weeks is not None:
-            raise ConfigError(f"{where}: only consistency features take weeks")
+            raise FeatureError(f"{where}: only consistency features take weeks")
 
     def _check_filter(self, where: str) -> None:
         filtered = self.event_type is not None or self.property_name is not None
         if filtered and self.kind not in _FILTERABLE:
-            raise ConfigError(f"{where}: kind {self.kind!r} takes no event filter")
+            raise FeatureError(f"{where}: kind {self.kind!r} takes no event filter")
         if self.event_type is not None and (
             not isinstance(self.event_type, str) or not self.event_type
         ):
-            raise ConfigError(f"{where}: event_type must be a non-empty string")
+            raise FeatureError(f"{where}: event_type must be a non-empty string")
         if (self.property_name is None) != (self.property_value is None):
-            raise ConfigError(f"{where}: give property_name and property_value together")
+            raise FeatureError(f"{where}: give property_name and property_value together")
         if self.property_name is not None and not _PROPERTY.match(self.property_name):
-            raise ConfigError(
+            raise FeatureError(
                 f"{where}: property_name must be a plain JSON key (letters, digits, '_'), "
                 f"not {self.property_name!r}"
             )
         if self.property_value is not None and not isinstance(self.property_value, str):
-            raise ConfigError(f"{where}: property_value is compared as text; give a string")
+            raise FeatureError(f"{where}: property_value is compared as text; give a string")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
@@ -295,7 +301,7 @@ class FeatureSpec:
 
         Raises
         ------
-        ConfigError
+        FeatureError
             If a key is unknown, ``name`` or ``kind`` is missing, or a value
             is invalid.
 
@@ -307,13 +313,13 @@ class FeatureSpec:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(
+            raise FeatureError(
                 f"feature {data.get('name')!r}: unknown key(s) {', '.join(unknown)}; "
                 f"expected {', '.join(sorted(known))}"
             )
         missing = [k for k in ("name", "kind") if k not in data]
         if missing:
-            raise ConfigError(f"feature {data.get('name')!r}: missing {', '.join(missing)}")
+            raise FeatureError(f"feature {data.get('name')!r}: missing {', '.join(missing)}")
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from churnwatch.errors import ConfigError
+from churnwatch.errors import LabelError
 
 __all__ = ["CutoffSchedule", "to_utc"]
 
@@ -26,14 +26,14 @@ def to_utc(value: str | dt.date | dt.datetime, what: str = "time") -> dt.datetim
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
-            raise ConfigError(f"{what} {value!r} is not an ISO date or time") from None
+            raise LabelError(f"{what} {value!r} is not an ISO date or time") from None
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
-    raise ConfigError(f"{what} must be a date, datetime or ISO text, got {value!r}")
+    raise LabelError(f"{what} must be a date, datetime or ISO text, got {value!r}")
 
 
 def _add_months(start: dt.datetime, months: int) -> dt.datetime:
@@ -77,13 +77,13 @@ class CutoffSchedule:
 
     def __post_init__(self) -> None:
         if (self.days_after_signup is None) == (not self.dates):
-            raise ConfigError(
+            raise LabelError(
                 "a cutoff schedule needs either dates or days_after_signup (exactly one)"
             )
         if self.days_after_signup is not None and self.days_after_signup < 1:
             # At signup itself the account has no history, and does not exist
             # before the cutoff (created_at < cutoff): no example could come of it.
-            raise ConfigError(f"days_after_signup must be >= 1, got {self.days_after_signup}")
+            raise LabelError(f"days_after_signup must be >= 1, got {self.days_after_signup}")
         dates = tuple(sorted({to_utc(d, "cutoff") for d in self.dates}))
         object.__setattr__(self, "dates", dates)
         if not self.description:
@@ -128,17 +128,17 @@ class CutoffSchedule:
 
         Raises
         ------
-        ConfigError
+        LabelError
             Unless exactly one step >= 1 is given and ``start < end``.
         """
         steps = {"days": days, "weeks": weeks, "months": months}
         given = {unit: n for unit, n in steps.items() if n is not None}
         if len(given) != 1 or next(iter(given.values())) < 1:
-            raise ConfigError("give exactly one of days, weeks or months, as a number >= 1")
+            raise LabelError("give exactly one of days, weeks or months, as a number >= 1")
         ((unit, count),) = given.items()
         first, last = to_utc(start, "start"), to_utc(end, "end")
         if first >= last:
-            raise ConfigError(f"the schedule's start {first} must come before its end {last}")
+            raise LabelError(f"the schedule's start {first} must come before its end {last}")
         cutoffs: list[dt.datetime] = []
         k = 0
         while True:

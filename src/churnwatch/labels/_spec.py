@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from churnwatch.config import ChurnSettings
-from churnwatch.errors import ConfigError
+from churnwatch.errors import LabelError
 
 __all__ = ["BINARY_KINDS", "LabelKind", "LabelSpec"]
 
@@ -63,7 +63,7 @@ class LabelSpec:
 
     Raises
     ------
-    ConfigError
+    LabelError
         If a value is out of range or does not apply to the kind.
 
     Examples
@@ -87,28 +87,28 @@ class LabelSpec:
     def __post_init__(self) -> None:
         if self.kind not in get_args(LabelKind):
             kinds = ", ".join(get_args(LabelKind))
-            raise ConfigError(f"unknown label kind {self.kind!r}; expected one of {kinds}")
+            raise LabelError(f"unknown label kind {self.kind!r}; expected one of {kinds}")
         horizons = _days_tuple(self.horizon_days)
         if not horizons or any(h < 1 for h in horizons):
-            raise ConfigError(f"horizon_days must be whole days >= 1, got {self.horizon_days!r}")
+            raise LabelError(f"horizon_days must be whole days >= 1, got {self.horizon_days!r}")
         object.__setattr__(self, "horizon_days", tuple(sorted(set(horizons))))
         for setting, minimum in (("lead_days", 0), ("inactivity_days", 1), ("grace_days", 0)):
             value = getattr(self, setting)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(f"{setting} must be a whole number >= {minimum}, got {value!r}")
+                raise LabelError(f"{setting} must be a whole number >= {minimum}, got {value!r}")
         if self.event_types is not None:
             if self.kind not in ("inactivity", "activity"):
-                raise ConfigError(
+                raise LabelError(
                     f"event_types applies to inactivity and activity labels, not {self.kind!r}"
                 )
             types = (self.event_types,) if isinstance(self.event_types, str) else self.event_types
             if not types or not all(isinstance(t, str) and t for t in types):
-                raise ConfigError(f"event_types must be non-empty names, got {self.event_types!r}")
+                raise LabelError(f"event_types must be non-empty names, got {self.event_types!r}")
             object.__setattr__(self, "event_types", tuple(sorted(set(types))))
         if self.product is not None and self.kind != "adoption":
-            raise ConfigError(f"product applies to adoption labels, not {self.kind!r}")
+            raise LabelError(f"product applies to adoption labels, not {self.kind!r}")
         if self.name is not None and not self.name.isidentifier():
-            raise ConfigError(
+            raise LabelError(
                 f"name must be a plain identifier (letters, digits, _), got {self.name!r}"
             )
 
@@ -188,5 +188,5 @@ def _days_tuple(value: int | Iterable[int]) -> tuple[int, ...]:
     items = (value,) if isinstance(value, int) else tuple(value)
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int):
-            raise ConfigError(f"horizon_days must be whole days, got {value!r}")
+            raise LabelError(f"horizon_days must be whole days, got {value!r}")
     return items

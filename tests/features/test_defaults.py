@@ -97,6 +97,7 @@ def test_defaults_render_for_spark(simulated: Warehouse) -> None:
         "accounts",
         "events",
         "events_history",
+        "events_users",
         "users",
         "payments",
         "subscriptions",

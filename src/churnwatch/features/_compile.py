@@ -144,7 +144,9 @@ class _Context:
 #   once, in the interval between its account's previous cutoff and the next,
 #   and running totals over the intervals give every cutoff's value;
 # - all time (``events_all``): what does not decompose (distinct counts and
-#   means over all time) joins every earlier event to each cutoff.
+#   means over all time) joins every earlier event to each cutoff;
+# - active users (``events_users``): distinct users, counted in two steps
+#   (see _two_step_distinct).
 
 
 def _event_span_days(spec: FeatureSpec) -> int | None:
@@ -160,6 +162,8 @@ def _event_span_days(spec: FeatureSpec) -> int | None:
 
 def _event_family(spec: FeatureSpec) -> str:
     """Which events query computes ``spec`` (see the comment above)."""
+    if spec.kind == "users":
+        return "events_users"
     if _event_span_days(spec) is not None:
         return "events"
     if spec.kind in ("recency", "support", "first_week"):
@@ -241,10 +245,6 @@ def _event_feature(spec: FeatureSpec, ctx: _Context) -> exp.Expr:
             return exp.Coalesce(this=exp.Sum(this=picked), expressions=[exp.Literal.number(0)])
         aggregate = {"mean": exp.Avg, "min": exp.Min, "max": exp.Max, "std": exp.StddevSamp}
         return aggregate[str(function)](this=picked)
-    if spec.kind == "users":  # active_users; the share is computed from users
-        return exp.Count(
-            this=exp.Distinct(expressions=[_when(_all(within, present), _col("user_id", "e"))])
-        )
     if spec.kind == "recency":
         return ctx.days_since(exp.Max(this=_when(_all(within, present), time)))
     if spec.kind == "support":
@@ -283,6 +283,68 @@ def _events_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
     return query.select(
         *[exp.alias_(_event_feature(s, ctx), s.name, quoted=True) for s in specs]
     ).group_by(*ctx.keys())
+
+
+def _two_step_distinct(
+    inner: exp.Select,
+    key: exp.Column,
+    flags: Sequence[exp.Expr],
+    features: Sequence[Callable[[list[exp.Expr]], exp.Expr]],
+    names: Sequence[str],
+    ctx: _Context,
+) -> exp.Select:
+    """Distinct counts per cutoff as a group by (cutoff, key), then a count per cutoff.
+
+    ``inner`` joins the rows; it is grouped by the cutoff and ``key`` (a
+    user), with one 0/1 flag per condition (``MAX(CASE WHEN ... THEN 1
+    END)``). Each feature is then built from counts of the flagged keys.
+    This is the same number as ``COUNT(DISTINCT CASE WHEN ... THEN key
+    END)``, which keeps a hash set per group and per feature and is several
+    times slower on DuckDB.
+    """
+    inner = inner.select(
+        *ctx.keys()[1:],
+        exp.alias_(key.copy(), "_key", quoted=True),
+        *[exp.alias_(exp.Max(this=f), f"_f{i}", quoted=True) for i, f in enumerate(flags)],
+    ).group_by(*ctx.keys(), key.copy())
+    outer = ctx.outer()
+    present = _col("_key", "t").is_(exp.null()).not_()
+    counts = [
+        _count_if(exp.and_(present.copy(), _col(f"_f{i}", "t").eq(exp.Literal.number(1))))
+        for i in range(len(flags))
+    ]
+    return (
+        exp.select(
+            outer.row,
+            *[
+                exp.alias_(build(counts), name, quoted=True)
+                for build, name in zip(features, names, strict=True)
+            ],
+        )
+        .from_(inner.subquery("t"))
+        .group_by(outer.row.copy())
+    )
+
+
+def _active_users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
+    """Distinct users with events in each feature's window."""
+    time = _col("event_time", "e")
+    on: list[exp.Expr] = [_col("account_id", "e").eq(ctx.account_id), time < ctx.cutoff]
+    if all(s.window_days is not None for s in specs):
+        on.extend(ctx.since(time, max(int(s.window_days or 0) for s in specs)))
+    inner = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
+    present = time.is_(exp.null()).not_()
+    flags = [
+        _when(
+            _all([*ctx.since(time, s.window_days), *_event_filter(s, ctx)], present),
+            exp.Literal.number(1),
+        )
+        for s in specs
+    ]
+    features = [(lambda counts, i=i: counts[i]) for i in range(len(specs))]
+    return _two_step_distinct(
+        inner, _col("user_id", "e"), flags, features, [s.name for s in specs], ctx
+    )
 
 
 class _Partials:
@@ -384,6 +446,7 @@ def _history_query(specs: Sequence[FeatureSpec], ctx: _Context, running: bool) -
 
 
 def _users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
+    """Share of the users known at the cutoff who were active in each window."""
     user = _col("user_id", "u")
     created = _col("created_at", "u")
     time = _col("event_time", "e")
@@ -398,7 +461,7 @@ def _users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
     ]
     if all(s.window_days is not None for s in specs):
         on_events.extend(ctx.since(time, max(int(s.window_days or 0) for s in specs)))
-    query = (
+    inner = (
         ctx.base()
         .join(
             exp.to_table("users").as_("u"),
@@ -407,17 +470,14 @@ def _users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
         )
         .join(exp.to_table("events").as_("e"), on=exp.and_(*on_events), join_type="LEFT")
     )
-    known_users = exp.Count(this=exp.Distinct(expressions=[_when(known, user.copy())]))
-    features = []
+    present = time.is_(exp.null()).not_()
+    one = exp.Literal.number(1)
+    flags = [_when(known.copy(), one.copy())]
     for spec in specs:
         within = [known.copy(), *ctx.since(time, spec.window_days), *_event_filter(spec, ctx)]
-        active = exp.Count(
-            this=exp.Distinct(
-                expressions=[_when(exp.and_(*within, time.is_(exp.null()).not_()), user.copy())]
-            )
-        )
-        features.append(exp.alias_(ratio(active, known_users.copy()), spec.name, quoted=True))
-    return query.select(*features).group_by(*ctx.keys())
+        flags.append(_when(exp.and_(*within, present.copy()), one.copy()))
+    features = [(lambda counts, i=i: ratio(counts[i + 1], counts[0])) for i in range(len(specs))]
+    return _two_step_distinct(inner, user, flags, features, [s.name for s in specs], ctx)
 
 
 # -- payments --------------------------------------------------------------------------
@@ -589,9 +649,10 @@ def compile_features(
 ) -> dict[str, exp.Select]:
     """Build the queries computing all features for all cutoffs: one per source table.
 
-    Events are read by up to three queries, ``events`` (windowed features),
-    ``events_history`` (all-time features that decompose over time) and
-    ``events_all`` (the other all-time features); every other table by one.
+    Events are read by up to four queries, ``events`` (windowed features),
+    ``events_history`` (all-time features that decompose over time),
+    ``events_all`` (the other all-time features) and ``events_users``
+    (active users); every other table by one.
 
     Parameters
     ----------
@@ -649,10 +710,14 @@ def compile_features(
         if source != "events":
             queries[source] = _BUILDERS[source](mine, ctx)
             continue
-        for family in ("events", "events_history", "events_all"):
+        for family in ("events", "events_history", "events_all", "events_users"):
             members = [s for s in mine if _event_family(s) == family]
-            if family == "events_history" and members:
+            if not members:
+                continue
+            if family == "events_history":
                 queries[family] = _history_query(members, ctx, running)
-            elif members:
+            elif family == "events_users":
+                queries[family] = _active_users_query(members, ctx)
+            else:
                 queries[family] = _events_query(members, ctx)
     return queries

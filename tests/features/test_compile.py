@@ -97,7 +97,14 @@ def test_invalid_cutoffs_are_refused(golden: Any) -> None:
 def test_one_query_per_source_table_and_event_family(golden: Any) -> None:
     queries = compile_features(golden.specs, "duckdb")
     families = ["events", "events_history", "events_all", "events_users"]
-    assert list(queries) == ["accounts", *families, "users", "payments", "subscriptions"]
+    assert list(queries) == [
+        "accounts",
+        *families,
+        "users_known",
+        "users",
+        "payments",
+        "subscriptions",
+    ]
     for family in families:
         events = queries[family].sql("duckdb")
         assert events.count("JOIN events") == 1

@@ -98,6 +98,7 @@ def test_defaults_render_for_spark(simulated: Warehouse) -> None:
         "events",
         "events_history",
         "events_users",
+        "users_known",
         "users",
         "payments",
         "subscriptions",

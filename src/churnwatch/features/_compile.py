@@ -27,6 +27,7 @@ Running the queries and assembling the frame is :mod:`._compute`'s part.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 
 import pyarrow as pa
@@ -39,6 +40,7 @@ from churnwatch.features._portable import (
     days_after,
     days_before,
     days_between,
+    instant,
     json_text,
     ratio,
     seconds_between,
@@ -46,7 +48,14 @@ from churnwatch.features._portable import (
 )
 from churnwatch.features._spec import SUPPORT_EVENT_TYPES, FeatureSpec, Source
 
-__all__ = ["PREVIOUS_CUTOFF_COLUMN", "ROW_COLUMN", "compile_features", "window_start_column"]
+__all__ = [
+    "KNOWN_USERS_COLUMN",
+    "PREVIOUS_CUTOFF_COLUMN",
+    "ROW_COLUMN",
+    "active_users_column",
+    "compile_features",
+    "window_start_column",
+]
 
 _SOURCE_ORDER: tuple[Source, ...] = ("accounts", "events", "users", "payments", "subscriptions")
 _CUTOFF_TYPE = pa.timestamp("us", tz="UTC")
@@ -54,6 +63,8 @@ _CUTOFF_TYPE = pa.timestamp("us", tz="UTC")
 PREVIOUS_CUTOFF_COLUMN = "_previous_cutoff"
 #: Column of the cutoffs table numbering its rows; every query returns it as its key.
 ROW_COLUMN = "_row"
+#: Column of the ``users_known`` query: users of the account known at the cutoff.
+KNOWN_USERS_COLUMN = "_known_users"
 
 
 def _col(name: str, table: str) -> exp.Column:
@@ -87,9 +98,16 @@ def _all(conditions: Sequence[exp.Expr], fallback: exp.Expr) -> exp.Expr:
 class _Context:
     """Names and dialect shared by the expressions of one query."""
 
-    def __init__(self, dialect: str, cutoffs_table: str, bounds: set[int] | None = None) -> None:
+    def __init__(
+        self,
+        dialect: str,
+        cutoffs_table: str,
+        bounds: set[int] | None = None,
+        cutoff_range: tuple[dt.datetime, dt.datetime] | None = None,
+    ) -> None:
         self.dialect = dialect
         self.cutoffs_table = cutoffs_table
+        self.cutoff_range = cutoff_range
         # When set, window starts are columns of the cutoffs table, computed
         # once per cutoff: ``cutoff - INTERVAL`` per event and per feature is
         # calendar arithmetic, the most costly part of the whole query.
@@ -122,6 +140,22 @@ class _Context:
     def since(self, time: exp.Expr, days: int | None) -> list[exp.Expr]:
         """``time`` inside the window of ``days`` before the cutoff (none: all time)."""
         return [] if days is None else [time >= self.before(days)]
+
+    def constant_bounds(self, time: exp.Expr, span_days: int | None) -> list[exp.Expr]:
+        """``time`` before the latest cutoff (and after the earliest window start), as literals.
+
+        They repeat what the per-cutoff join conditions say, but as constants an
+        engine filters rows by them while scanning, before the join, and skips
+        whole blocks of a time-ordered table.
+        """
+        if self.cutoff_range is None:
+            return []
+        first, last = self.cutoff_range
+        bounds: list[exp.Expr] = [time < instant(last, self.dialect)]
+        if span_days is not None:
+            start = first - dt.timedelta(days=int(span_days))
+            bounds.append(time.copy() >= instant(start, self.dialect))
+        return bounds
 
     def before(self, days: int) -> exp.Expr:
         """The instant ``days`` before the cutoff."""
@@ -276,9 +310,11 @@ def _events_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
         _col("event_time", "e") < ctx.cutoff,
     ]
     spans = [_event_span_days(s) for s in specs]
-    if all(span is not None for span in spans):
+    widest = None if None in spans else max(int(s or 0) for s in spans)
+    if widest is not None:
         # Every feature is windowed: the join itself skips older events.
-        on.extend(ctx.since(_col("event_time", "e"), max(int(s or 0) for s in spans)))
+        on.extend(ctx.since(_col("event_time", "e"), widest))
+    on.extend(ctx.constant_bounds(_col("event_time", "e"), widest))
     query = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
     return query.select(
         *[exp.alias_(_event_feature(s, ctx), s.name, quoted=True) for s in specs]
@@ -326,12 +362,20 @@ def _two_step_distinct(
     )
 
 
+def _widest_window(specs: Sequence[FeatureSpec]) -> int | None:
+    """The longest window of ``specs`` in days (None if one is all time)."""
+    windows = [s.window_days for s in specs]
+    return None if None in windows else max(int(w or 0) for w in windows)
+
+
 def _active_users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
     """Distinct users with events in each feature's window."""
     time = _col("event_time", "e")
     on: list[exp.Expr] = [_col("account_id", "e").eq(ctx.account_id), time < ctx.cutoff]
-    if all(s.window_days is not None for s in specs):
-        on.extend(ctx.since(time, max(int(s.window_days or 0) for s in specs)))
+    widest = _widest_window(specs)
+    if widest is not None:
+        on.extend(ctx.since(time, widest))
+    on.extend(ctx.constant_bounds(time, widest))
     inner = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
     present = time.is_(exp.null()).not_()
     flags = [
@@ -423,6 +467,7 @@ def _history_query(specs: Sequence[FeatureSpec], ctx: _Context, running: bool) -
     on: list[exp.Expr] = [_col("account_id", "e").eq(ctx.account_id), time < ctx.cutoff]
     if running:
         on.append(time >= _col(PREVIOUS_CUTOFF_COLUMN, "c"))
+    on.extend(ctx.constant_bounds(time, None))
     inner = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
     if any(s.kind == "first_week" for s in specs):
         created = _col("created_at", "accounts")
@@ -446,38 +491,78 @@ def _history_query(specs: Sequence[FeatureSpec], ctx: _Context, running: bool) -
 
 
 def _users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
-    """Share of the users known at the cutoff who were active in each window."""
+    """Users known at the cutoff who were active in each window (the share's numerator).
+
+    Returns ``_active_<name>`` per spec; the share's denominator comes from
+    :func:`_known_users_query`, and :func:`compute_features` divides. One
+    query for both would join every cutoff to every user of its account
+    before the events, a product that outgrows memory with many cutoffs.
+    """
     user = _col("user_id", "u")
     created = _col("created_at", "u")
     time = _col("event_time", "e")
-    # A user without created_at carries no time, so is known at every cutoff.
-    # The test is in the aggregates, not the join: a disjunction in a join
-    # condition turns DuckDB's hash join into a nested loop.
-    known = exp.paren(exp.or_(created < ctx.cutoff, created.is_(exp.null())))
-    on_events: list[exp.Expr] = [
-        _col("account_id", "e").eq(_col("account_id", "u")),
-        _col("user_id", "e").eq(user),
-        time < ctx.cutoff,
-    ]
-    if all(s.window_days is not None for s in specs):
-        on_events.extend(ctx.since(time, max(int(s.window_days or 0) for s in specs)))
+    on: list[exp.Expr] = [_col("account_id", "e").eq(ctx.account_id), time < ctx.cutoff]
+    widest = _widest_window(specs)
+    if widest is not None:
+        on.extend(ctx.since(time, widest))
+    on.extend(ctx.constant_bounds(time, widest))
     inner = (
         ctx.base()
+        .join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
+        .join(
+            exp.to_table("users").as_("u"),
+            on=exp.and_(
+                _col("account_id", "u").eq(_col("account_id", "e")),
+                user.eq(_col("user_id", "e")),
+            ),
+            join_type="LEFT",
+        )
+    )
+    # A user without created_at carries no time, so is known at every cutoff.
+    known = [
+        user.is_(exp.null()).not_(),
+        exp.paren(exp.or_(created < ctx.cutoff, created.is_(exp.null()))),
+    ]
+    flags = [
+        _when(
+            exp.and_(
+                *[k.copy() for k in known],
+                *ctx.since(time, spec.window_days),
+                *_event_filter(spec, ctx),
+            ),
+            exp.Literal.number(1),
+        )
+        for spec in specs
+    ]
+    features = [(lambda counts, i=i: counts[i]) for i in range(len(specs))]
+    names = [active_users_column(s.name) for s in specs]
+    return _two_step_distinct(inner, user, flags, features, names, ctx)
+
+
+def _known_users_query(ctx: _Context) -> exp.Select:
+    """Number of users of the account known at the cutoff (``_known_users``)."""
+    created = _col("created_at", "u")
+    # In the aggregate, not the join: a disjunction in a join condition
+    # turns DuckDB's hash join into a nested loop.
+    known = exp.and_(
+        _col("user_id", "u").is_(exp.null()).not_(),
+        exp.paren(exp.or_(created < ctx.cutoff, created.is_(exp.null()))),
+    )
+    return (
+        ctx.base()
+        .select(exp.alias_(_count_if(known), KNOWN_USERS_COLUMN, quoted=True))
         .join(
             exp.to_table("users").as_("u"),
             on=_col("account_id", "u").eq(ctx.account_id),
             join_type="LEFT",
         )
-        .join(exp.to_table("events").as_("e"), on=exp.and_(*on_events), join_type="LEFT")
+        .group_by(*ctx.keys())
     )
-    present = time.is_(exp.null()).not_()
-    one = exp.Literal.number(1)
-    flags = [_when(known.copy(), one.copy())]
-    for spec in specs:
-        within = [known.copy(), *ctx.since(time, spec.window_days), *_event_filter(spec, ctx)]
-        flags.append(_when(exp.and_(*within, present.copy()), one.copy()))
-    features = [(lambda counts, i=i: ratio(counts[i + 1], counts[0])) for i in range(len(specs))]
-    return _two_step_distinct(inner, user, flags, features, [s.name for s in specs], ctx)
+
+
+def active_users_column(name: str) -> str:
+    """The column of the users query holding the numerator of share feature ``name``."""
+    return f"_active_{name}"
 
 
 # -- payments --------------------------------------------------------------------------
@@ -646,13 +731,17 @@ def compile_features(
     *,
     window_bounds: set[int] | None = None,
     running: bool = True,
+    cutoff_range: tuple[dt.datetime, dt.datetime] | None = None,
 ) -> dict[str, exp.Select]:
     """Build the queries computing all features for all cutoffs: one per source table.
 
     Events are read by up to four queries, ``events`` (windowed features),
     ``events_history`` (all-time features that decompose over time),
     ``events_all`` (the other all-time features) and ``events_users``
-    (active users); every other table by one.
+    (active users); every other table by one, except that the share of
+    active users is returned as two columns, ``_active_<name>`` (query
+    ``users``) and ``_known_users`` (query ``users_known``), whose ratio
+    :func:`compute_features` takes.
 
     Parameters
     ----------
@@ -674,6 +763,10 @@ def compile_features(
         cutoffs table needs the column ``_previous_cutoff`` (the account's
         previous cutoff, or an instant before any data for its first one).
         False when each account has one cutoff, which spares that step.
+    cutoff_range : (datetime, datetime), optional
+        The earliest and latest cutoff. When given, events are also bounded
+        by constants (before the latest cutoff, after the earliest window
+        start), which engines apply while scanning.
 
     Returns
     -------
@@ -701,12 +794,14 @@ def compile_features(
         if spec.name in seen:
             raise ConfigError(f"feature {spec.name!r} is declared twice; names must be unique")
         seen.add(spec.name)
-    ctx = _Context(dialect, cutoffs_table, window_bounds)
+    ctx = _Context(dialect, cutoffs_table, window_bounds, cutoff_range)
     queries: dict[str, exp.Select] = {}
     for source in _SOURCE_ORDER:
         mine = [s for s in specs if s.source == source]
         if not mine:
             continue
+        if source == "users":
+            queries["users_known"] = _known_users_query(ctx)
         if source != "events":
             queries[source] = _BUILDERS[source](mine, ctx)
             continue

@@ -20,8 +20,10 @@ import pyarrow.compute as pc
 from churnwatch.errors import ConfigError
 from churnwatch.features._compile import (
     _CUTOFF_TYPE,
+    KNOWN_USERS_COLUMN,
     PREVIOUS_CUTOFF_COLUMN,
     ROW_COLUMN,
+    active_users_column,
     compile_features,
     window_start_column,
 )
@@ -118,8 +120,17 @@ def compute_features(
     # intervals between them (see compile_features).
     running = pc.count_distinct(distinct.column("account_id")).as_py() < distinct.num_rows
     bounds: set[int] = set()
+    extremes = pc.min_max(distinct.column("cutoff"))
+    cutoff_range = None
+    if distinct.num_rows:
+        cutoff_range = (extremes["min"].as_py(), extremes["max"].as_py())
     queries = compile_features(
-        specs, warehouse.dialect, cutoffs_table=name, window_bounds=bounds, running=running
+        specs,
+        warehouse.dialect,
+        cutoffs_table=name,
+        window_bounds=bounds,
+        running=running,
+        cutoff_range=cutoff_range,
     )
     columns: list[tuple[str, ColumnType]] = [
         (ROW_COLUMN, "bigint"),
@@ -208,6 +219,12 @@ def _assemble(
         take = pa.array(where[position])
         for name in part.column_names[1:]:
             found[name] = part.column(name).take(take)
+    for spec in specs:
+        active = found.get(active_users_column(spec.name))
+        if active is not None:  # the share of active users, from two queries
+            known = pc.cast(found[KNOWN_USERS_COLUMN], pa.float64())
+            share = pc.divide(pc.cast(active, pa.float64()), known)
+            found[spec.name] = pc.if_else(pc.equal(known, 0.0), None, share)
     columns = [table.column("account_id"), table.column("cutoff")]
     for spec in specs:
         target = spec.arrow_type

@@ -23,12 +23,17 @@ to a date).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlglot import exp
+
+from churnwatch.schema import sql_type
 
 __all__ = [
     "bit_count",
     "days_before",
     "days_between",
+    "instant",
     "json_text",
     "ratio",
     "seconds_between",
@@ -98,6 +103,25 @@ def ratio(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:
         this=exp.cast(numerator, exp.DataType.Type.DOUBLE),
         expression=exp.Nullif(this=denominator, expression=exp.Literal.number(0)),
     )
+
+
+def instant(value: dt.datetime, dialect: str) -> exp.Expr:
+    """A UTC instant as a typed literal of the warehouse's timestamp type.
+
+    MySQL's DATETIME holds UTC without a zone (and MariaDB refuses an offset
+    in the literal); the other engines are given the offset explicitly.
+
+    Examples
+    --------
+    >>> instant(dt.datetime(2024, 3, 1, tzinfo=dt.UTC), "postgres").sql("postgres")
+    "CAST('2024-03-01 00:00:00.000000+00:00' AS TIMESTAMPTZ)"
+    """
+    text = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if dialect != "mysql":
+        text += "+00:00"
+    kind = "spark" if dialect in ("spark", "spark2", "databricks") else dialect
+    target = exp.DataType.build(sql_type("timestamp", kind), dialect=dialect)
+    return exp.cast(exp.Literal.string(text), target)
 
 
 def shift_left_one(bits: exp.Expr, dialect: str) -> exp.Expr:

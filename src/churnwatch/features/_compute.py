@@ -64,6 +64,7 @@ def compute_features(
     specs: Sequence[FeatureSpec] | None = None,
     *,
     on_progress: Callable[[int, int], None] | None = None,
+    batch_rows: int = 4_000_000,
 ) -> pa.Table:
     """Compute point-in-time features of each account at each of its cutoffs.
 
@@ -78,6 +79,11 @@ def compute_features(
         The features; :func:`default_features` of the warehouse when omitted.
     on_progress : callable, optional
         Called as ``on_progress(done, total)`` after each warehouse query.
+    batch_rows : int
+        More distinct (account, cutoff) pairs than this are computed in
+        batches of whole accounts (every cutoff of an account in one batch),
+        so that the warehouse's working set stays bounded. Each batch reads
+        the tables again, so larger batches are faster while memory allows.
 
     Returns
     -------
@@ -148,37 +154,82 @@ def compute_features(
         columns.append((window_start_column(days), "timestamp"))
     parts: list[pa.Table] = []
     if queries and distinct.num_rows:
-        warehouse.create_table(name, columns, temporary=True)
-        try:
-            warehouse.append(name, distinct)
-            for query in queries.values():
-                parts.append(warehouse.query(query))
-                if on_progress is not None:
-                    on_progress(len(parts), len(queries))
-        finally:
-            warehouse.drop_table(name, temporary=True)
+        batches = _account_batches(distinct, batch_rows)
+        results: dict[str, list[pa.Table]] = {query: [] for query in queries}
+        done = 0
+        for batch in batches:
+            warehouse.create_table(name, columns, temporary=True)
+            try:
+                warehouse.append(name, distinct.take(batch))
+                for query_name, query in queries.items():
+                    results[query_name].append(warehouse.query(query))
+                    done += 1
+                    if on_progress is not None:
+                        on_progress(done, len(queries) * len(batches))
+            finally:
+                warehouse.drop_table(name, temporary=True)
+        parts = [
+            pa.concat_tables(found, promote_options="permissive") for found in results.values()
+        ]
     return _assemble(table, position, parts, specs)
 
 
-def _distinct_cutoffs(table: pa.Table) -> tuple[pa.Table, np.ndarray]:
+def _account_batches(distinct: pa.Table, batch_rows: int) -> list[pa.Array]:
+    """Row indices of ``distinct`` in batches of whole accounts, each about ``batch_rows``."""
+    if batch_rows < 1:
+        raise ConfigError(f"batch_rows must be 1 or more, not {batch_rows}")
+    if distinct.num_rows <= batch_rows:
+        return [pa.array(np.arange(distinct.num_rows, dtype=np.int64))]
+    order = pc.sort_indices(distinct, [("account_id", "ascending")])
+    accounts = distinct.column("account_id").take(order)
+    first_of_account = _starts(pa.table({"account_id": accounts}), ["account_id"])
+    # An account goes, whole, to the batch where its first row falls.
+    account = np.cumsum(first_of_account) - 1
+    starts = np.flatnonzero(first_of_account)
+    batch = (starts // batch_rows)[account]
+    indices = order.to_numpy()
+    return [pa.array(indices[batch == b]) for b in np.unique(batch)]
+
+
+def _distinct_cutoffs(table: pa.Table) -> tuple[pa.Table, np.ndarray | None]:
     """The distinct (account, cutoff) pairs, numbered, and where each row of ``table`` is.
 
-    The pairs are sorted by account and cutoff, and numbered 0, 1, ... in
-    the column ``_row``; the array gives the number of each row of ``table``.
+    The pairs keep the order of their first row in ``table`` and are
+    numbered 0, 1, ... in the column ``_row``; the array gives the number of
+    each row of ``table``, or is None when every row is distinct (the
+    common case, where the numbers are the row numbers).
     """
     order = pc.sort_indices(table, [("account_id", "ascending"), ("cutoff", "ascending")])
-    ordered = table.take(order)
-    accounts = ordered.column("account_id").to_numpy(zero_copy_only=False)
-    micros = ordered.column("cutoff").cast(pa.int64()).to_numpy()
-    new = np.ones(len(micros), dtype=bool)
-    if len(micros) > 1:
-        new[1:] = (accounts[1:] != accounts[:-1]) | (micros[1:] != micros[:-1])
-    number = np.cumsum(new) - 1
-    position = np.empty(len(micros), dtype=np.int64)
-    position[order.to_numpy()] = number
-    distinct = ordered.filter(pa.array(new))
+    ordered = table.select(["account_id", "cutoff"]).take(order)
+    new = _starts(ordered, ["account_id", "cutoff"])
+    if new.all():
+        rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
+        return table.add_column(0, ROW_COLUMN, rows), None
+    # Number the pairs by their first row in the table's order.
+    group = np.cumsum(new) - 1
+    by_row = np.empty(len(group), dtype=np.int64)
+    by_row[order.to_numpy()] = group
+    first_rows = np.full(int(group[-1]) + 1, len(group), dtype=np.int64)
+    np.minimum.at(first_rows, by_row, np.arange(len(group), dtype=np.int64))
+    keep = np.sort(first_rows)
+    number = np.empty(len(first_rows), dtype=np.int64)
+    number[by_row[keep]] = np.arange(len(keep), dtype=np.int64)
+    distinct = table.take(pa.array(keep))
     rows = pa.array(np.arange(distinct.num_rows, dtype=np.int64))
-    return distinct.add_column(0, ROW_COLUMN, rows), position
+    return distinct.add_column(0, ROW_COLUMN, rows), number[by_row]
+
+
+def _starts(ordered: pa.Table, columns: Sequence[str]) -> np.ndarray:
+    """For rows sorted by ``columns``: True where a row differs from the one before."""
+    new = np.ones(ordered.num_rows, dtype=bool)
+    if ordered.num_rows > 1:
+        differs = np.zeros(ordered.num_rows - 1, dtype=bool)
+        for name in columns:
+            column = ordered.column(name)
+            step = pc.not_equal(column.slice(1), column.slice(0, ordered.num_rows - 1))
+            differs |= step.to_numpy(zero_copy_only=False)
+        new[1:] = differs
+    return new
 
 
 #: Before any row a warehouse can hold: MySQL's DATETIME starts in the year 1000.
@@ -187,38 +238,48 @@ _EARLIEST_DEFAULT = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
 
 def _previous_cutoffs(distinct: pa.Table, dialect: str) -> pa.Array:
-    """Each account's previous cutoff, over pairs sorted by account and cutoff.
+    """Each pair's previous cutoff of the same account, in the order of ``distinct``.
 
     An account's first cutoff gets the earliest instant the warehouse can
     store, so its interval holds every earlier row.
     """
-    accounts = distinct.column("account_id").to_numpy(zero_copy_only=False)
-    micros = distinct.column("cutoff").cast(pa.int64()).to_numpy()
+    order = pc.sort_indices(distinct, [("account_id", "ascending"), ("cutoff", "ascending")])
+    ordered = distinct.select(["account_id", "cutoff"]).take(order)
+    first_of_account = _starts(ordered, ["account_id"])
+    micros = ordered.column("cutoff").cast(pa.int64()).to_numpy()
     earliest = _EARLIEST.get(dialect, _EARLIEST_DEFAULT)
     first = int((earliest - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) / dt.timedelta(microseconds=1))
     previous = np.full(len(micros), first, dtype=np.int64)
     if len(micros) > 1:
-        same = accounts[1:] == accounts[:-1]
-        previous[1:] = np.where(same, micros[:-1], first)
-    return pa.array(previous, pa.int64()).cast(_CUTOFF_TYPE)
+        previous[1:] = np.where(first_of_account[1:], first, micros[:-1])
+    in_order = np.empty(len(micros), dtype=np.int64)
+    in_order[order.to_numpy()] = previous
+    return pa.array(in_order, pa.int64()).cast(_CUTOFF_TYPE)
 
 
 def _assemble(
-    table: pa.Table, position: np.ndarray, parts: Sequence[pa.Table], specs: Sequence[FeatureSpec]
+    table: pa.Table,
+    position: np.ndarray | None,
+    parts: list[pa.Table],
+    specs: Sequence[FeatureSpec],
 ) -> pa.Table:
     """Place the parts' rows at the rows of ``table``, typed by the specs.
 
     Each part holds one row per distinct pair, keyed by ``_row``; ``position``
-    gives each row of ``table`` its pair, so every column is one ``take``.
+    gives each row of ``table`` its pair (None: row i is pair i).
     """
     found: dict[str, pa.ChunkedArray] = {}
-    for part in parts:
+    while parts:
+        part = parts.pop(0)  # let each part go once placed: the frame can be large
         rows = part.column(ROW_COLUMN).to_numpy()
-        where = np.empty(int(position.max(initial=-1)) + 1, dtype=np.int64)
+        where = np.empty(len(rows), dtype=np.int64)
         where[rows] = np.arange(len(rows), dtype=np.int64)
-        take = pa.array(where[position])
+        if position is not None:
+            where = where[position]
+        if not np.array_equal(where, np.arange(len(where))):
+            part = part.combine_chunks().take(pa.array(where))
         for name in part.column_names[1:]:
-            found[name] = part.column(name).take(take)
+            found[name] = part.column(name)
     for spec in specs:
         active = found.get(active_users_column(spec.name))
         if active is not None:  # the share of active users, from two queries

@@ -1,8 +1,9 @@
 """Many cutoffs at once give what each cutoff gives alone, in one batch or several.
 
 With several cutoffs per account, all-time features are summed over the
-intervals between an account's cutoffs (running totals); with one cutoff per
-account they are not. Both paths must agree, on any events and any cutoffs.
+intervals between cutoffs: intervals of a shared schedule (a few instants),
+or of each account's own cutoffs (running totals); with one cutoff per
+account they need not be. Every path must agree, on any events and cutoffs.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from typing import Any
+from unittest import mock
 
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from churnwatch.features import compute_features
+from churnwatch.features import _compute, compute_features
 from churnwatch.warehouse import connect
 
 ACCOUNT_IDS = ("a1", "a2", "a3")
@@ -68,6 +70,11 @@ def test_cutoffs_together_equal_cutoffs_alone(
     # In batches of whole accounts (here about two pairs each), nothing changes.
     batched = _frame(golden, rows, pairs, batch_rows=2)
     for row, other in zip(together, batched, strict=True):
+        assert all(_same(v, other[n]) for n, v in row.items())
+    # Nor when the cutoffs are not taken for a shared schedule (intervals by time range).
+    with mock.patch.object(_compute, "GRID_INSTANTS", 0):
+        ranged = _frame(golden, rows, pairs)
+    for row, other in zip(together, ranged, strict=True):
         assert all(_same(v, other[n]) for n, v in row.items())
     for pair, row in zip(pairs, together, strict=True):
         (alone,) = _frame(golden, rows, [pair])

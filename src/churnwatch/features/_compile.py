@@ -49,6 +49,7 @@ from churnwatch.features._portable import (
 from churnwatch.features._spec import SUPPORT_EVENT_TYPES, FeatureSpec, Source
 
 __all__ = [
+    "INTERVAL_COLUMN",
     "KNOWN_USERS_COLUMN",
     "PREVIOUS_CUTOFF_COLUMN",
     "ROW_COLUMN",
@@ -63,6 +64,8 @@ _CUTOFF_TYPE = pa.timestamp("us", tz="UTC")
 PREVIOUS_CUTOFF_COLUMN = "_previous_cutoff"
 #: Column of the cutoffs table numbering its rows; every query returns it as its key.
 ROW_COLUMN = "_row"
+#: Column of the cutoffs table holding the cutoff's index in ``cutoff_grid``.
+INTERVAL_COLUMN = "_interval"
 #: Column of the ``users_known`` query: users of the account known at the cutoff.
 KNOWN_USERS_COLUMN = "_known_users"
 
@@ -392,14 +395,23 @@ def _active_users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Sele
 
 
 class _Partials:
-    """Aggregates over one interval between cutoffs, and their running totals.
+    """All-time aggregates as partial aggregates over intervals, and their totals.
 
-    ``running`` is false when each account has a single cutoff: the interval
-    is then all time before it, and a partial is its own total.
+    Three ways, by what is known of the cutoffs:
+
+    - ``single``: each account has one cutoff; the interval is all time
+      before it, and a partial is its own total;
+    - ``running``: intervals run between an account's consecutive cutoffs
+      (joined by time range), and totals are running window aggregates;
+    - ``grid``: the cutoffs are a few instants shared by all accounts (a
+      schedule); each event's interval is found from its time alone, so
+      events are aggregated per (account, interval) without any join, and
+      each cutoff sums the intervals up to its own.
     """
 
-    def __init__(self, running: bool) -> None:
-        self.running = running
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.table = "p" if mode == "grid" else "t"
         #: The per-interval aggregates by their SQL (a repeated one is computed once).
         self.inner: dict[str, exp.Expr] = {}
 
@@ -408,9 +420,14 @@ class _Partials:
         key = aggregate.sql()
         if key not in self.inner:
             self.inner[key] = exp.alias_(aggregate, f"_p{len(self.inner)}", quoted=True)
-        column = _col(self.inner[key].alias_or_name, "t")
-        if not self.running:
+        column = _col(self.inner[key].alias_or_name, self.table)
+        if self.mode == "single":
             return column
+        if self.mode == "grid":
+            total: exp.Expr = combine(this=column)
+            if combine is exp.Sum:  # an account without events has no interval rows
+                total = exp.Coalesce(this=total, expressions=[exp.Literal.number(0)])
+            return total
         return exp.Window(
             this=combine(this=column),
             partition_by=[_col("account_id", "t")],
@@ -419,6 +436,12 @@ class _Partials:
                 kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
             ),
         )
+
+    def first_week_end(self) -> exp.Expr:
+        """The end of the account's first week, as the outer query sees it."""
+        if self.mode == "grid":  # the outer query joins the accounts itself
+            return exp.Max(this=_col("first_week_end", "a"))
+        return self.total(exp.Max(this=_col("first_week_end", "a")), exp.Max)
 
 
 def _history_feature(spec: FeatureSpec, partials: _Partials, outer: _Context) -> exp.Expr:
@@ -437,9 +460,8 @@ def _history_feature(spec: FeatureSpec, partials: _Partials, outer: _Context) ->
             *matching,
         ]
         count = partials.total(_count_if(exp.and_(*first_days)), exp.Sum)
-        week_end = partials.total(exp.Max(this=_col("first_week_end", "a")), exp.Max)
         # Only a week that ended before the cutoff is complete and free of leakage.
-        return _case(week_end <= outer.cutoff, count)
+        return _case(partials.first_week_end() <= outer.cutoff, count)
     # aggregate: count, sum, min or max over all time
     if spec.column is None:
         return partials.total(_count_if(_all(matching, present)), exp.Sum)
@@ -456,10 +478,31 @@ def _history_feature(spec: FeatureSpec, partials: _Partials, outer: _Context) ->
     return partials.total(combine(this=picked), combine)
 
 
-def _history_query(specs: Sequence[FeatureSpec], ctx: _Context, running: bool) -> exp.Select:
-    """All-time features from per-interval partial aggregates and their running totals."""
+def _first_weeks() -> exp.Subquery:
+    """Accounts with the end of their first week, computed once per account."""
+    created = _col("created_at", "accounts")
+    return (
+        exp.select(
+            _col("account_id", "accounts"),
+            created,
+            exp.alias_(days_after(created.copy(), 7), "first_week_end", quoted=True),
+        )
+        .from_("accounts")
+        .subquery("a")
+    )
+
+
+def _history_query(
+    specs: Sequence[FeatureSpec],
+    ctx: _Context,
+    running: bool,
+    grid: Sequence[dt.datetime] | None = None,
+) -> exp.Select:
+    """All-time features from per-interval partial aggregates and their totals."""
+    if grid:
+        return _history_on_grid(specs, ctx, grid)
     outer = ctx.outer()
-    partials = _Partials(running)
+    partials = _Partials("running" if running else "single")
     features = [
         exp.alias_(_history_feature(s, partials, outer), s.name, quoted=True) for s in specs
     ]
@@ -470,21 +513,59 @@ def _history_query(specs: Sequence[FeatureSpec], ctx: _Context, running: bool) -
     on.extend(ctx.constant_bounds(time, None))
     inner = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
     if any(s.kind == "first_week" for s in specs):
-        created = _col("created_at", "accounts")
-        # The week's end is computed once per account, not once per event.
-        accounts = exp.select(
-            _col("account_id", "accounts"),
-            created,
-            exp.alias_(days_after(created.copy(), 7), "first_week_end", quoted=True),
-        ).from_("accounts")
         inner = inner.join(
-            accounts.subquery("a"),
-            on=_col("account_id", "a").eq(ctx.account_id),
-            join_type="LEFT",
+            _first_weeks(), on=_col("account_id", "a").eq(ctx.account_id), join_type="LEFT"
         )
     keys = [*ctx.keys(), ctx.account_id.copy()] if running else ctx.keys()
     inner = inner.select(*keys[1:], *partials.inner.values()).group_by(*keys)
     return exp.select(outer.row, *features).from_(inner.subquery("t"))
+
+
+def _history_on_grid(
+    specs: Sequence[FeatureSpec], ctx: _Context, grid: Sequence[dt.datetime]
+) -> exp.Select:
+    """All-time features when every cutoff is one of the instants of ``grid``.
+
+    Events are aggregated per account and interval (the index of the first
+    grid instant after the event), with no join to the cutoffs; a cutoff at
+    grid instant ``k`` then combines its account's intervals ``0 .. k``.
+    """
+    partials = _Partials("grid")
+    features = [exp.alias_(_history_feature(s, partials, ctx), s.name, quoted=True) for s in specs]
+    time = _col("event_time", "e")
+    interval: exp.Expr = exp.Case()
+    for index, instant_ in enumerate(sorted(grid)):
+        interval = interval.when(  # type: ignore[attr-defined]
+            time < instant(instant_, ctx.dialect), exp.Literal.number(index), copy=False
+        )
+    first_week = any(s.kind == "first_week" for s in specs)
+    inner = (
+        exp.select(
+            exp.alias_(_col("account_id", "e"), "account_id", quoted=True),
+            exp.alias_(interval, INTERVAL_COLUMN, quoted=True),
+            *partials.inner.values(),
+        )
+        .from_(exp.to_table("events").as_("e"))
+        .where(time < instant(max(grid), ctx.dialect))
+        .group_by(_col("account_id", "e"), interval.copy())
+    )
+    if first_week:
+        inner = inner.join(
+            _first_weeks(), on=_col("account_id", "a").eq(_col("account_id", "e")), join_type="LEFT"
+        )
+    query = ctx.base().join(
+        inner.subquery("p"),
+        on=exp.and_(
+            _col("account_id", "p").eq(ctx.account_id),
+            _col(INTERVAL_COLUMN, "p") <= _col(INTERVAL_COLUMN, "c"),
+        ),
+        join_type="LEFT",
+    )
+    if first_week:
+        query = query.join(
+            _first_weeks(), on=_col("account_id", "a").eq(ctx.account_id), join_type="LEFT"
+        )
+    return query.select(*features).group_by(*ctx.keys())
 
 
 # -- users -----------------------------------------------------------------------------
@@ -732,6 +813,7 @@ def compile_features(
     window_bounds: set[int] | None = None,
     running: bool = True,
     cutoff_range: tuple[dt.datetime, dt.datetime] | None = None,
+    cutoff_grid: Sequence[dt.datetime] | None = None,
 ) -> dict[str, exp.Select]:
     """Build the queries computing all features for all cutoffs: one per source table.
 
@@ -767,6 +849,12 @@ def compile_features(
         The earliest and latest cutoff. When given, events are also bounded
         by constants (before the latest cutoff, after the earliest window
         start), which engines apply while scanning.
+    cutoff_grid : sequence of datetime, optional
+        Every cutoff is one of these few instants (a schedule shared by all
+        accounts), and the cutoffs table has the column ``_interval``, each
+        cutoff's index in the sorted grid. All-time features are then
+        aggregated per account and interval without joining the cutoffs,
+        which many cutoffs per account make much cheaper.
 
     Returns
     -------
@@ -810,7 +898,7 @@ def compile_features(
             if not members:
                 continue
             if family == "events_history":
-                queries[family] = _history_query(members, ctx, running)
+                queries[family] = _history_query(members, ctx, running, cutoff_grid)
             elif family == "events_users":
                 queries[family] = _active_users_query(members, ctx)
             else:

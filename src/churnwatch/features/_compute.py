@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from churnwatch.errors import ConfigError
 from churnwatch.features._compile import (
     _CUTOFF_TYPE,
+    INTERVAL_COLUMN,
     KNOWN_USERS_COLUMN,
     PREVIOUS_CUTOFF_COLUMN,
     ROW_COLUMN,
@@ -130,6 +131,12 @@ def compute_features(
     cutoff_range = None
     if distinct.num_rows:
         cutoff_range = (extremes["min"].as_py(), extremes["max"].as_py())
+    # A few instants shared by the accounts (a schedule): all-time features
+    # are aggregated per interval between them (see compile_features).
+    instants = pc.unique(distinct.column("cutoff"))
+    grid = None
+    if 0 < len(instants) <= GRID_INSTANTS:
+        grid = sorted(instants.to_pylist())
     queries = compile_features(
         specs,
         warehouse.dialect,
@@ -137,13 +144,20 @@ def compute_features(
         window_bounds=bounds,
         running=running,
         cutoff_range=cutoff_range,
+        cutoff_grid=grid,
     )
     columns: list[tuple[str, ColumnType]] = [
         (ROW_COLUMN, "bigint"),
         ("account_id", "string"),
         ("cutoff", "timestamp"),
     ]
-    if running:
+    if grid is not None:
+        micros = pa.array(grid, _CUTOFF_TYPE).cast(pa.int64()).to_numpy()
+        cut = distinct.column("cutoff").cast(pa.int64()).to_numpy()
+        index = np.searchsorted(micros, cut).astype(np.int64)
+        distinct = distinct.append_column(INTERVAL_COLUMN, pa.array(index))
+        columns.append((INTERVAL_COLUMN, "bigint"))
+    elif running:
         distinct = distinct.append_column(
             PREVIOUS_CUTOFF_COLUMN, _previous_cutoffs(distinct, warehouse.dialect)
         )
@@ -172,6 +186,10 @@ def compute_features(
             pa.concat_tables(found, promote_options="permissive") for found in results.values()
         ]
     return _assemble(table, position, parts, specs)
+
+
+#: Cutoffs on at most this many distinct instants are treated as a shared schedule.
+GRID_INSTANTS = 64
 
 
 def _account_batches(distinct: pa.Table, batch_rows: int) -> list[pa.Array]:

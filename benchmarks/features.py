@@ -67,22 +67,22 @@ def prepare(work: Path, accounts: int) -> Path:
 
 
 def _cutoffs(wh: Any, dates: list[dt.datetime]) -> Any:
-    """Every account created before each cutoff, as the cutoffs table."""
+    """Every account created before each cutoff, as the cutoffs table (built in Arrow)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     from sqlglot import exp
 
     accounts = wh.query(exp.select("account_id", "created_at").from_("accounts"))
-    ids, created = (
-        accounts.column("account_id").to_pylist(),
-        accounts.column("created_at").to_pylist(),
-    )
-    rows = [(a, d) for d in dates for a, c in zip(ids, created, strict=True) if c is None or c < d]
-    return pa.table(
-        {
-            "account_id": pa.array([a for a, _ in rows], pa.string()),
-            "cutoff": pa.array([d for _, d in rows], pa.timestamp("us", tz="UTC")),
-        }
-    )
+    cutoff_type = pa.timestamp("us", tz="UTC")
+    created = accounts.column("created_at").cast(cutoff_type)
+    parts = []
+    for day in dates:
+        alive = pc.or_kleene(pc.is_null(created), pc.less(created, pa.scalar(day, cutoff_type)))
+        ids = accounts.column("account_id").filter(alive)
+        parts.append(
+            pa.table({"account_id": ids, "cutoff": pa.nulls(len(ids), cutoff_type).fill_null(day)})
+        )
+    return pa.concat_tables(parts)
 
 
 def hand_specs() -> list[Any]:

@@ -317,7 +317,9 @@ def _events_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
     if widest is not None:
         # Every feature is windowed: the join itself skips older events.
         on.extend(ctx.since(_col("event_time", "e"), widest))
-    on.extend(ctx.constant_bounds(_col("event_time", "e"), widest))
+    # No constant time bounds here: with many cutoffs they make DuckDB build
+    # its hash table on the (fewer) filtered events and probe it with the
+    # cutoffs, 1.6 times slower at 12 monthly cutoffs; with one, no faster.
     query = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
     return query.select(
         *[exp.alias_(_event_feature(s, ctx), s.name, quoted=True) for s in specs]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlglot import exp
 
 from churnwatch.errors import ConfigError
 from churnwatch.features._compile import (
@@ -176,7 +177,9 @@ def compute_features(
             try:
                 warehouse.append(name, distinct.take(batch))
                 for query_name, query in queries.items():
-                    results[query_name].append(warehouse.query(query))
+                    results[query_name].append(
+                        warehouse.query(query.order_by(exp.column(ROW_COLUMN, quoted=True)))
+                    )
                     done += 1
                     if on_progress is not None:
                         on_progress(done, len(queries) * len(batches))

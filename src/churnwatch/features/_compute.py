@@ -66,7 +66,7 @@ def compute_features(
     specs: Sequence[FeatureSpec] | None = None,
     *,
     on_progress: Callable[[int, int], None] | None = None,
-    batch_rows: int = 4_000_000,
+    batch_rows: int = 8_000_000,
 ) -> pa.Table:
     """Compute point-in-time features of each account at each of its cutoffs.
 

@@ -373,14 +373,21 @@ def _widest_window(specs: Sequence[FeatureSpec]) -> int | None:
     return None if None in windows else max(int(w or 0) for w in windows)
 
 
-def _active_users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
-    """Distinct users with events in each feature's window."""
+def _events_before_cutoff(specs: Sequence[FeatureSpec], ctx: _Context) -> list[exp.Expr]:
+    """Join conditions for the account's events that ``specs``' windows can read."""
     time = _col("event_time", "e")
     on: list[exp.Expr] = [_col("account_id", "e").eq(ctx.account_id), time < ctx.cutoff]
     widest = _widest_window(specs)
     if widest is not None:
-        on.extend(ctx.since(time, widest))
-    on.extend(ctx.constant_bounds(time, widest))
+        on.extend(ctx.since(time.copy(), widest))
+    on.extend(ctx.constant_bounds(time.copy(), widest))
+    return on
+
+
+def _active_users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
+    """Distinct users with events in each feature's window."""
+    time = _col("event_time", "e")
+    on = _events_before_cutoff(specs, ctx)
     inner = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
     present = time.is_(exp.null()).not_()
     flags = [
@@ -584,11 +591,7 @@ def _users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
     user = _col("user_id", "u")
     created = _col("created_at", "u")
     time = _col("event_time", "e")
-    on: list[exp.Expr] = [_col("account_id", "e").eq(ctx.account_id), time < ctx.cutoff]
-    widest = _widest_window(specs)
-    if widest is not None:
-        on.extend(ctx.since(time, widest))
-    on.extend(ctx.constant_bounds(time, widest))
+    on = _events_before_cutoff(specs, ctx)
     inner = (
         ctx.base()
         .join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")

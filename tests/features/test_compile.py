@@ -96,7 +96,7 @@ def test_invalid_cutoffs_are_refused(golden: Any) -> None:
 
 def test_one_query_per_source_table_and_event_family(golden: Any) -> None:
     queries = compile_features(golden.specs, "duckdb")
-    families = ["events", "events_history", "events_all", "events_users"]
+    families = ["events", "events_history", "events_all"]
     assert list(queries) == [
         "accounts",
         *families,

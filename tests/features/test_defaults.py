@@ -97,7 +97,6 @@ def test_defaults_render_for_spark(simulated: Warehouse) -> None:
         "accounts",
         "events",
         "events_history",
-        "events_users",
         "users_known",
         "users",
         "payments",

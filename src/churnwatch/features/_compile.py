@@ -182,8 +182,8 @@ class _Context:
 #   and running totals over the intervals give every cutoff's value;
 # - all time (``events_all``): what does not decompose (distinct counts and
 #   means over all time) joins every earlier event to each cutoff;
-# - active users (``events_users``): distinct users, counted in two steps
-#   (see _two_step_distinct).
+#
+# Active users (all, or the share of those known) are the ``users`` query's.
 
 
 def _event_span_days(spec: FeatureSpec) -> int | None:
@@ -199,8 +199,6 @@ def _event_span_days(spec: FeatureSpec) -> int | None:
 
 def _event_family(spec: FeatureSpec) -> str:
     """Which events query computes ``spec`` (see the comment above)."""
-    if spec.kind == "users":
-        return "events_users"
     if _event_span_days(spec) is not None:
         return "events"
     if spec.kind in ("recency", "support", "first_week"):
@@ -384,25 +382,6 @@ def _events_before_cutoff(specs: Sequence[FeatureSpec], ctx: _Context) -> list[e
     return on
 
 
-def _active_users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
-    """Distinct users with events in each feature's window."""
-    time = _col("event_time", "e")
-    on = _events_before_cutoff(specs, ctx)
-    inner = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
-    present = time.is_(exp.null()).not_()
-    flags = [
-        _when(
-            _all([*ctx.since(time, s.window_days), *_event_filter(s, ctx)], present),
-            exp.Literal.number(1),
-        )
-        for s in specs
-    ]
-    features = [(lambda counts, i=i: counts[i]) for i in range(len(specs))]
-    return _two_step_distinct(
-        inner, _col("user_id", "e"), flags, features, [s.name for s in specs], ctx
-    )
-
-
 class _Partials:
     """All-time aggregates as partial aggregates over intervals, and their totals.
 
@@ -581,21 +560,23 @@ def _history_on_grid(
 
 
 def _users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
-    """Users known at the cutoff who were active in each window (the share's numerator).
+    """Distinct active users per window: all of them, and those known at the cutoff.
 
-    Returns ``_active_<name>`` per spec; the share's denominator comes from
-    :func:`_known_users_query`, and :func:`compute_features` divides. One
-    query for both would join every cutoff to every user of its account
+    ``active_users`` features count the distinct users with events in their
+    window. ``active_share`` features return their numerator, the active
+    users known at the cutoff, as ``_active_<name>``; the denominator comes
+    from :func:`_known_users_query`, and :func:`compute_features` divides.
+    One query for both would join every cutoff to every user of its account
     before the events, a product that outgrows memory with many cutoffs.
     """
+    time = _col("event_time", "e")
     user = _col("user_id", "u")
     created = _col("created_at", "u")
-    time = _col("event_time", "e")
     on = _events_before_cutoff(specs, ctx)
-    inner = (
-        ctx.base()
-        .join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
-        .join(
+    inner = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
+    shares = [s for s in specs if s.function == "active_share"]
+    if shares:
+        inner = inner.join(
             exp.to_table("users").as_("u"),
             on=exp.and_(
                 _col("account_id", "u").eq(_col("account_id", "e")),
@@ -603,26 +584,21 @@ def _users_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
             ),
             join_type="LEFT",
         )
-    )
+    present = time.is_(exp.null()).not_()
     # A user without created_at carries no time, so is known at every cutoff.
     known = [
         user.is_(exp.null()).not_(),
         exp.paren(exp.or_(created < ctx.cutoff, created.is_(exp.null()))),
     ]
-    flags = [
-        _when(
-            exp.and_(
-                *[k.copy() for k in known],
-                *ctx.since(time, spec.window_days),
-                *_event_filter(spec, ctx),
-            ),
-            exp.Literal.number(1),
-        )
-        for spec in specs
-    ]
+    flags = []
+    for spec in specs:
+        conditions = [present.copy(), *ctx.since(time, spec.window_days), *_event_filter(spec, ctx)]
+        if spec.function == "active_share":
+            conditions += [k.copy() for k in known]
+        flags.append(_when(exp.and_(*conditions), exp.Literal.number(1)))
     features = [(lambda counts, i=i: counts[i]) for i in range(len(specs))]
-    names = [active_users_column(s.name) for s in specs]
-    return _two_step_distinct(inner, user, flags, features, names, ctx)
+    names = [active_users_column(s.name) if s.function == "active_share" else s.name for s in specs]
+    return _two_step_distinct(inner, _col("user_id", "e"), flags, features, names, ctx)
 
 
 def _known_users_query(ctx: _Context) -> exp.Select:
@@ -792,7 +768,6 @@ def _accounts_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
 
 
 _BUILDERS: dict[str, Callable[[Sequence[FeatureSpec], _Context], exp.Select]] = {
-    "users": _users_query,
     "payments": _payments_query,
     "subscriptions": _subscriptions_query,
     "accounts": _accounts_query,
@@ -822,13 +797,13 @@ def compile_features(
 ) -> dict[str, exp.Select]:
     """Build the queries computing all features for all cutoffs: one per source table.
 
-    Events are read by up to four queries, ``events`` (windowed features),
-    ``events_history`` (all-time features that decompose over time),
-    ``events_all`` (the other all-time features) and ``events_users``
-    (active users); every other table by one, except that the share of
-    active users is returned as two columns, ``_active_<name>`` (query
-    ``users``) and ``_known_users`` (query ``users_known``), whose ratio
-    :func:`compute_features` takes.
+    Events are read by up to three queries, ``events`` (windowed features),
+    ``events_history`` (all-time features that decompose over time) and
+    ``events_all`` (the other all-time features); active users by one
+    (``users``), whichever table their spec names; every other table by one.
+    The share of active users is returned as two columns, ``_active_<name>``
+    (query ``users``) and ``_known_users`` (query ``users_known``), whose
+    ratio :func:`compute_features` takes.
 
     Parameters
     ----------
@@ -889,23 +864,28 @@ def compile_features(
         seen.add(spec.name)
     ctx = _Context(dialect, cutoffs_table, window_bounds, cutoff_range)
     queries: dict[str, exp.Select] = {}
+    # Active users and the share of known users read the same (account,
+    # cutoff, user) groups, so they share one query whichever table they name.
+    users = [s for s in specs if s.kind == "users"]
     for source in _SOURCE_ORDER:
-        mine = [s for s in specs if s.source == source]
+        if source == "users":
+            if any(s.function == "active_share" for s in users):
+                queries["users_known"] = _known_users_query(ctx)
+            if users:
+                queries["users"] = _users_query(users, ctx)
+            continue
+        mine = [s for s in specs if s.source == source and s.kind != "users"]
         if not mine:
             continue
-        if source == "users":
-            queries["users_known"] = _known_users_query(ctx)
         if source != "events":
             queries[source] = _BUILDERS[source](mine, ctx)
             continue
-        for family in ("events", "events_history", "events_all", "events_users"):
+        for family in ("events", "events_history", "events_all"):
             members = [s for s in mine if _event_family(s) == family]
             if not members:
                 continue
             if family == "events_history":
                 queries[family] = _history_query(members, ctx, running, cutoff_grid)
-            elif family == "events_users":
-                queries[family] = _active_users_query(members, ctx)
             else:
                 queries[family] = _events_query(members, ctx)
     return queries

@@ -19,14 +19,12 @@ import pyarrow.compute as pc
 from sqlglot import exp
 
 from churnwatch.errors import ConfigError
-from churnwatch.features._compile import (
+from churnwatch.features._compile import KNOWN_USERS_COLUMN, active_users_column, compile_features
+from churnwatch.features._context import (
     _CUTOFF_TYPE,
     INTERVAL_COLUMN,
-    KNOWN_USERS_COLUMN,
     PREVIOUS_CUTOFF_COLUMN,
     ROW_COLUMN,
-    active_users_column,
-    compile_features,
     window_start_column,
 )
 from churnwatch.features._defaults import default_features

@@ -14,9 +14,11 @@ from typing import Any
 from unittest import mock
 
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from churnwatch.errors import ConfigError
 from churnwatch.features import _compute, compute_features
 from churnwatch.warehouse import connect
 
@@ -80,3 +82,11 @@ def test_cutoffs_together_equal_cutoffs_alone(
         (alone,) = _frame(golden, rows, [pair])
         different = [n for n, v in row.items() if not _same(v, alone[n])]
         assert not different, f"{pair}: {different}"
+
+
+def test_batch_rows_must_be_positive(golden: Any) -> None:
+    with connect("duckdb:///:memory:") as warehouse:
+        golden.load(warehouse)
+        cutoffs = golden.cutoffs([("a1", START), ("a2", START)])
+        with pytest.raises(ConfigError, match="batch_rows must be 1 or more"):
+            compute_features(warehouse, cutoffs, golden.specs, batch_rows=0)

@@ -66,25 +66,6 @@ def prepare(work: Path, accounts: int) -> Path:
     return project
 
 
-def _cutoffs(wh: Any, dates: list[dt.datetime]) -> Any:
-    """Every account created before each cutoff, as the cutoffs table (built in Arrow)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from sqlglot import exp
-
-    accounts = wh.query(exp.select("account_id", "created_at").from_("accounts"))
-    cutoff_type = pa.timestamp("us", tz="UTC")
-    created = accounts.column("created_at").cast(cutoff_type)
-    parts = []
-    for day in dates:
-        alive = pc.or_kleene(pc.is_null(created), pc.less(created, pa.scalar(day, cutoff_type)))
-        ids = accounts.column("account_id").filter(alive)
-        parts.append(
-            pa.table({"account_id": ids, "cutoff": pa.nulls(len(ids), cutoff_type).fill_null(day)})
-        )
-    return pa.concat_tables(parts)
-
-
 def hand_specs() -> list[Any]:
     """The features of the hand-written queries, as Churnwatch specs."""
     from churnwatch.features import FeatureSpec
@@ -108,13 +89,14 @@ def hand_specs() -> list[Any]:
 
 def run_churnwatch(project: Path, cutoffs: int, same_as_hand: bool = False) -> dict[str, Any]:
     from churnwatch.features import compute_features, default_features
+    from churnwatch.features._compute import accounts_at
     from churnwatch.warehouse import connect
 
     dates = [CUTOFF - dt.timedelta(days=30 * i) for i in range(cutoffs)]
     with connect(
         f"duckdb:///{project / 'warehouse.duckdb'}", memory_limit_mb=DUCKDB_MEMORY_MB
     ) as wh:
-        table = _cutoffs(wh, dates)
+        table = accounts_at(wh, dates)
         specs = hand_specs() if same_as_hand else default_features(wh)
         started = time.perf_counter()
         frame = compute_features(wh, table, specs)

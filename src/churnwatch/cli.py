@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
@@ -440,7 +439,6 @@ def features(
 
 def _feature_cutoffs(wh: Warehouse, at: list[str] | None, labels_file: Path | None) -> pa.Table:
     """The (account_id, cutoff) rows to compute: from a labels file, or every account at dates."""
-    from sqlglot import exp
 
     if labels_file is not None:
         if at:
@@ -462,16 +460,9 @@ def _feature_cutoffs(wh: Warehouse, at: list[str] | None, labels_file: Path | No
             dates.append(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC))
         except ValueError:
             raise ChurnwatchError(f"--at {text!r}: expected a date such as 2024-06-01") from None
-    accounts = wh.query(exp.select("account_id", "created_at").from_("accounts"))
-    cutoff_type = pa.timestamp("us", tz="UTC")
-    created = accounts.column("created_at").cast(cutoff_type)
-    parts = []
-    for day in dates:  # every account that existed before the day (vectorized: 1M accounts)
-        alive = pc.or_kleene(pc.is_null(created), pc.less(created, pa.scalar(day, cutoff_type)))
-        ids = accounts.column("account_id").filter(alive).cast(pa.string())
-        cutoff = pa.nulls(len(ids), cutoff_type).fill_null(pa.scalar(day, cutoff_type))
-        parts.append(pa.table({"account_id": ids, "cutoff": cutoff}))
-    return pa.concat_tables(parts)
+    from churnwatch.features._compute import accounts_at
+
+    return accounts_at(wh, dates)
 
 
 # -- demo --------------------------------------------------------------------------

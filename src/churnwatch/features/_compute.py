@@ -32,7 +32,43 @@ from churnwatch.features._spec import FeatureSpec
 from churnwatch.schema import ColumnType
 from churnwatch.warehouse import Warehouse
 
-__all__ = ["compute_features"]
+__all__ = ["accounts_at", "compute_features"]
+
+
+def accounts_at(warehouse: Warehouse, dates: Sequence[dt.datetime]) -> pa.Table:
+    """Every account that existed before each date, as a cutoffs table.
+
+    An account exists before ``d`` when it was created before ``d`` (or has
+    no creation time). Built in Arrow, date by date, not row by row.
+
+    Parameters
+    ----------
+    warehouse : Warehouse
+        Holds the ``accounts`` table.
+    dates : sequence of datetime
+        Timezone-aware cutoffs.
+
+    Returns
+    -------
+    pyarrow.Table
+        Columns ``account_id`` (string) and ``cutoff`` (``timestamp[us, tz=UTC]``),
+        date by date in the order given.
+    """
+    accounts = warehouse.query(exp.select("account_id", "created_at").from_("accounts"))
+    created = accounts.column("created_at").cast(_CUTOFF_TYPE)
+    ids = accounts.column("account_id").cast(pa.string())
+    parts = []
+    for day in dates:
+        at = pa.scalar(day, _CUTOFF_TYPE)
+        alive = pc.or_kleene(pc.is_null(created), pc.less(created, at))
+        existing = ids.filter(alive)
+        cutoff = pa.nulls(len(existing), _CUTOFF_TYPE).fill_null(at)
+        parts.append(pa.table({"account_id": existing, "cutoff": cutoff}))
+    if not parts:
+        return pa.table(
+            {"account_id": pa.array([], pa.string()), "cutoff": pa.array([], _CUTOFF_TYPE)}
+        )
+    return pa.concat_tables(parts)
 
 
 def _check_cutoffs(cutoffs: pa.Table) -> pa.Table:

@@ -473,7 +473,7 @@ def demo(
     accounts: Annotated[int, typer.Option(help="Number of simulated accounts.")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Simulate a business, ingest it into DuckDB and show what was loaded."""
+    """Simulate a business, ingest it, train and backtest churn models, score every account."""
     from churnwatch.ingest.presets import preset_sources
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -492,6 +492,15 @@ def demo(
         _print_report(report)
         console.rule("[bold]3. status")
         _print_status(describe(wh))
+        console.rule("[bold]4. train and backtest")
+        from churnwatch._cli_models import _train, score_and_print
+
+        for line in _train(
+            settings, wh, directory, [14, 30], [], None, None, 4, True, True, True, 2
+        ):
+            console.print(line, markup=False, highlight=False)
+        console.rule("[bold]5. score")
+        score_and_print(wh, directory, None, None, 5)
     console.print(f"\nproject written to {directory.resolve()}")
 
 
@@ -576,3 +585,7 @@ def _print_problems(problems: list[dict[str, object]]) -> None:
             str(problem["message"]),
         )
     errors.print(table)
+
+
+# The model commands live in a module of their own; importing it registers them.
+from churnwatch import _cli_models  # noqa: E402, F401

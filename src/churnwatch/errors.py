@@ -14,7 +14,8 @@ so callers (and the CLI, which turns them into one readable line and exit code
     ├── SourceError          a file or database source cannot be read
     ├── WarehouseError       the warehouse cannot be reached or is inconsistent
     ├── StrictLoadError      a --strict load met a bad row and loaded nothing
-    └── SimulationError      simulator parameters are out of range
+    ├── SimulationError      simulator parameters are out of range
+    └── ModelError           a model cannot be trained, found, loaded or applied
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "FeatureError",
     "LabelError",
     "MappingError",
+    "ModelError",
     "SimulationError",
     "SourceError",
     "StrictLoadError",
@@ -84,3 +86,12 @@ class StrictLoadError(ChurnwatchError):
 
 class SimulationError(ChurnwatchError):
     """Simulator parameters are out of range."""
+
+
+class ModelError(ChurnwatchError):
+    """A model cannot be trained, found, loaded or applied.
+
+    Raised, for example, when a frame has no positive example, when a
+    registry holds no version of that name, or when a saved model's feature
+    specs no longer match the features it is asked to score.
+    """

@@ -219,6 +219,7 @@ def _subscriptions_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Sel
             exp.alias_(_col("mrr", "s"), "mrr", quoted=True),
             exp.alias_(_col("plan", "s"), "plan", quoted=True),
             exp.alias_(_col("discount", "s"), "discount", quoted=True),
+            exp.alias_(_col("billing_period_months", "s"), "billing_period", quoted=True),
             exp.alias_(active, "is_active", quoted=True),
             exp.alias_(previous, "previous_mrr", quoted=True),
             exp.alias_(latest, "recency_rank", quoted=True),
@@ -240,7 +241,7 @@ def _subscriptions_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Sel
                 this=exp.Sum(this=_when(is_active.copy(), _col("mrr", "t"))),
                 expressions=[exp.Literal.number(0)],
             )
-        elif function in ("plan", "discount"):
+        elif function in ("plan", "discount", "billing_period"):
             value = exp.Max(this=_when(current.copy(), _col(str(function), "t")))
         else:
             change = exp.GT if function == "upgrades" else exp.LT
@@ -269,17 +270,22 @@ def _accounts_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
         join_type="LEFT",
     )
     features = [
-        exp.alias_(
-            _when(
-                exists.copy(),
-                ctx.days_since(created.copy()) if s.kind == "tenure" else _col(str(s.column), "a"),
-            ),
-            s.name,
-            quoted=True,
-        )
+        exp.alias_(_when(exists.copy(), _account_value(s, ctx, created)), s.name, quoted=True)
         for s in specs
     ]
     return query.select(*features)
+
+
+def _account_value(spec: FeatureSpec, ctx: _Context, created: exp.Expr) -> exp.Expr:
+    if spec.kind == "tenure":
+        return ctx.days_since(created.copy())
+    column = _col(str(spec.column), "a")
+    if spec.function == "is_set":
+        return exp.Case(
+            ifs=[exp.If(this=column.is_(exp.null()), true=exp.Literal.number(0))],
+            default=exp.Literal.number(1),
+        )
+    return column
 
 
 _BUILDERS: dict[str, Callable[[Sequence[FeatureSpec], _Context], exp.Select]] = {

@@ -84,12 +84,15 @@ def default_features(warehouse: Warehouse, top_event_types: int = 5) -> list[Fea
     if top_event_types < 0:
         raise FeatureError(f"top_event_types must be 0 or more, not {top_event_types}")
     specs: list[FeatureSpec] = [FeatureSpec("tenure_days", "tenure")]
-    accounts = _filled(warehouse, "accounts", _DEFAULT_ATTRIBUTES)
+    accounts = _filled(warehouse, "accounts", (*_DEFAULT_ATTRIBUTES, "csm_id"))
     specs += [
         FeatureSpec(column, "attribute", column=column)
         for column in _DEFAULT_ATTRIBUTES
         if accounts[column]
     ]
+    if accounts["csm_id"]:
+        # Which manager owns an account is an id, not a signal; whether one does is.
+        specs.append(FeatureSpec("has_csm", "attribute", "is_set", column="csm_id"))
     events = _filled(warehouse, "events", ("event_time", "user_id", "value", "duration_s"))
     if events["event_time"]:
         specs += _activity_features(warehouse, events, top_event_types)
@@ -112,6 +115,8 @@ def default_features(warehouse: Warehouse, top_event_types: int = 5) -> list[Fea
             FeatureSpec("upgrades", "subscription", "upgrades"),
             FeatureSpec("downgrades", "subscription", "downgrades"),
         ]
+        if _filled(warehouse, "subscriptions", ("billing_period_months",))["billing_period_months"]:
+            specs.append(FeatureSpec("billing_period_months", "subscription", "billing_period"))
     return specs
 
 

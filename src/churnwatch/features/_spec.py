@@ -80,9 +80,10 @@ _FUNCTIONS: dict[str, dict[str, Dtype]] = {
         "upgrades": "int64",
         "downgrades": "int64",
         "discount": "float64",
+        "billing_period": "float64",
     },
     "support": {"count": "int64", "negative_count": "int64"},
-    "attribute": {"value": "string"},
+    "attribute": {"value": "string", "is_set": "int64"},
 }
 
 #: The default function of kinds that have a single natural one.
@@ -93,6 +94,9 @@ _DEFAULT_FUNCTION = {
     "consistency": "share",
     "attribute": "value",
 }
+
+#: Subscription functions that read the state at the cutoff (no window).
+_AT_CUTOFF = ("mrr", "plan", "discount", "billing_period")
 
 _SOURCES: dict[str, Source] = {
     "aggregate": "events",
@@ -155,12 +159,15 @@ class FeatureSpec:
         - ``"payments"``: ``success_rate`` (succeeded / succeeded + failed),
           ``failed_count`` or ``days_since_failure``.
         - ``"subscription"``: at the cutoff, ``mrr`` (sum over active periods),
-          ``plan`` and ``discount`` (of the latest active period), or the
+          ``plan``, ``discount`` and ``billing_period`` (months per bill) of
+          the latest active period, or the
           number of ``upgrades`` / ``downgrades`` (MRR up / down from one
           period to the next).
         - ``"support"``: ``support_call`` and ``support_ticket`` events,
           ``count`` or ``negative_count`` (value < 0 or sentiment negative).
-        - ``"attribute"``: the account's ``column`` as a categorical.
+        - ``"attribute"``: the account's ``column`` as a categorical
+          (``value``), or ``is_set``: 1 when it is filled, else 0 (such as
+          ``csm_id``: whether a customer-success manager owns the account).
     function : str, optional
         The function of the kind (see above); kinds with one natural function
         default to it.
@@ -262,7 +269,7 @@ class FeatureSpec:
                 f"1..{MAX_WINDOW_DAYS} (or None for all time), not {window!r}"
             )
         windowless = self.kind in ("tenure", "first_week", "consistency", "attribute") or (
-            self.kind == "subscription" and function in ("mrr", "plan", "discount")
+            self.kind == "subscription" and function in _AT_CUTOFF
         )
         if windowless and window is not None:
             raise FeatureError(f"{where}: {self.kind} {function} takes no window_days")
@@ -362,9 +369,7 @@ class FeatureSpec:
         if self.kind == "attribute":
             # Account rows are revised in place: the value is today's, not the cutoff's.
             return "as last loaded (accounts keep no history), if created before the cutoff"
-        if self.kind == "tenure" or (
-            self.kind == "subscription" and self.function in ("mrr", "plan", "discount")
-        ):
+        if self.kind == "tenure" or (self.kind == "subscription" and self.function in _AT_CUTOFF):
             return "at the cutoff"
         if self.window_days is None:
             return "all time before the cutoff"
@@ -410,6 +415,7 @@ class FeatureSpec:
                 "mrr": "MRR of the active subscriptions",
                 "plan": "plan of the latest active subscription",
                 "discount": "discount of the latest active subscription",
+                "billing_period": "months per bill of the latest active subscription",
                 "upgrades": "subscription periods whose MRR rose from the previous one",
                 "downgrades": "subscription periods whose MRR fell from the previous one",
             }.get(str(self.function), ""),
@@ -418,7 +424,11 @@ class FeatureSpec:
                 if self.function == "count"
                 else "negative support calls and tickets (value < 0 or sentiment negative)"
             ),
-            "attribute": f"account {self.column}",
+            "attribute": (
+                f"whether account {self.column} is set (1) or not (0)"
+                if self.function == "is_set"
+                else f"account {self.column}"
+            ),
         }[self.kind]
         return f"{what} {span}" if span.startswith(("at ", "as ")) else f"{what} in {span}"
 

@@ -59,6 +59,7 @@ from churnwatch.labels._make import (
     LabelCounts,
     LabelTable,
     ObservationEnd,
+    accounts_at_risk,
     infer_observation_end,
     make_labels,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "LabelSpec",
     "LabelTable",
     "ObservationEnd",
+    "accounts_at_risk",
     "infer_observation_end",
     "make_labels",
 ]

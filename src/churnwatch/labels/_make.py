@@ -288,6 +288,60 @@ def make_labels(
     return LabelTable(frame, spec, schedule, end, data_start, data_end, counts)
 
 
+def accounts_at_risk(warehouse: Warehouse, spec: LabelSpec, cutoff: dt.datetime) -> pa.Table:
+    """The accounts that would be examples of ``spec`` at ``cutoff``: whom to score.
+
+    The same test as :func:`make_labels` applies (the account exists and has
+    not already churned, or is not yet paying for conversion), without the
+    future: a model is applied to exactly the population it learned from.
+
+    Parameters
+    ----------
+    warehouse : Warehouse
+        Holds the canonical tables.
+    spec : LabelSpec
+        The model's label.
+    cutoff : datetime
+        The moment of scoring (timezone-aware).
+
+    Returns
+    -------
+    pyarrow.Table
+        ``account_id`` (string) and ``cutoff`` (``timestamp[us, UTC]``),
+        sorted by account.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from churnwatch.warehouse import connect
+    >>> with connect("duckdb:///:memory:") as wh:
+    ...     wh.ensure_schema()
+    ...     found = accounts_at_risk(wh, LabelSpec("inactivity"),
+    ...                              dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    >>> found.num_rows
+    0
+    """
+    name = f"cw_cutoffs_{uuid.uuid4().hex[:12]}"
+    warehouse.create_table(name, [("cutoff", "timestamp")], temporary=True)
+    try:
+        warehouse.append(
+            name, pa.table({"cutoff": pa.array([cutoff], pa.timestamp("us", tz="UTC"))})
+        )
+        raw = warehouse.query(label_query(spec, cutoffs_table=name, days_after_signup=None))
+    finally:
+        warehouse.drop_table(name, temporary=True)
+    keep = (_ints(raw, "_exists") == 1) & (_ints(raw, "_at_risk") == 1)
+    found = pa.table(
+        {
+            "account_id": raw.column("account_id").cast(pa.string()).filter(pa.array(keep)),
+            "cutoff": raw.column("cutoff")
+            .cast(pa.timestamp("us", tz="UTC"))
+            .filter(pa.array(keep)),
+        }
+    )
+    return found.sort_by("account_id")
+
+
 def _ints(raw: pa.Table, name: str) -> np.ndarray:
     return np.asarray(raw.column(name).to_numpy(zero_copy_only=False), dtype=np.int64)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Literal, get_args
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, get_args
 
 from churnwatch.config import ChurnSettings
 from churnwatch.errors import LabelError
@@ -111,6 +111,26 @@ class LabelSpec:
             raise LabelError(
                 f"name must be a plain identifier (letters, digits, _), got {self.name!r}"
             )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LabelSpec:
+        """A spec from its fields as JSON holds them (lists for tuples).
+
+        Examples
+        --------
+        >>> import dataclasses
+        >>> spec = LabelSpec("subscription", horizon_days=(14, 30))
+        >>> LabelSpec.from_dict(dataclasses.asdict(spec)) == spec
+        True
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LabelError(f"unknown label spec field(s): {', '.join(unknown)}")
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
+        return cls(**values)
 
     @classmethod
     def from_settings(cls, churn: ChurnSettings, *, lead_days: int = 0) -> LabelSpec:

@@ -24,6 +24,7 @@ people and for tests of the churn model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from math import exp
 from typing import Literal
 
@@ -45,6 +46,10 @@ class ChurnDriver:
     direction : {"higher", "lower"}
         Whether higher or lower values of ``signal`` go with more churn. For a
         yes/no signal, ``"higher"`` means that "yes" churns more.
+    features : tuple of str
+        Glob patterns of the default features (see
+        :func:`churnwatch.features.default_features`) that observe the
+        driver: what a model's reasons should name when it learned it.
 
     Examples
     --------
@@ -57,6 +62,18 @@ class ChurnDriver:
     description: str
     signal: str
     direction: Literal["higher", "lower"]
+    features: tuple[str, ...] = ()
+
+    def observed_by(self, feature: str) -> bool:
+        """Whether ``feature`` (a default feature name) observes this driver.
+
+        Examples
+        --------
+        >>> from churnwatch.simulate import DRIVERS
+        >>> [d.name for d in DRIVERS if d.observed_by("days_since_failed_payment")]
+        ['failed_payments_90d']
+        """
+        return any(fnmatchcase(feature, pattern) for pattern in self.features)
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,26 @@ DRIVERS: tuple[ChurnDriver, ...] = (
         f"{HAZARD.fade_days[1]:.0f} days before a voluntary cancellation.",
         "sessions in the last 30 days",
         "lower",
+        # Activity level and the fade before cancelling show in every usage feature.
+        (
+            "events_*",
+            "login_*",
+            "session_*",
+            "feature_use_*",
+            "report_viewed_*",
+            "message_sent_*",
+            "days_since_last_event",
+            "days_since_login",
+            "days_since_session",
+            "days_since_feature_use",
+            "days_since_report_viewed",
+            "days_since_message_sent",
+            "active_*",
+            "weekly_consistency_*",
+            "first_week_events",
+            "duration_s_*",
+            "value_*",
+        ),
     ),
     ChurnDriver(
         "failed_payments_90d",
@@ -122,6 +159,7 @@ DRIVERS: tuple[ChurnDriver, ...] = (
         "retries of a charge fail the subscription ends (involuntary churn).",
         "failed payments in the last 90 days",
         "higher",
+        ("failed_payments_*", "payment_success_rate_*", "days_since_failed_payment"),
     ),
     ChurnDriver(
         "negative_support_calls_90d",
@@ -130,18 +168,21 @@ DRIVERS: tuple[ChurnDriver, ...] = (
         "negative more often for dissatisfied accounts and after a failed payment.",
         "negative support calls in the last 90 days",
         "higher",
+        ("negative_support_*", "support_contacts_*"),
     ),
     ChurnDriver(
         "plan_basic",
         f"Basic accounts churn at {_ratio(HAZARD.plan_log[0])} the hazard of pro accounts.",
         "plan = basic",
         "higher",
+        ("plan", "current_plan", "current_mrr"),
     ),
     ChurnDriver(
         "plan_enterprise",
         f"Enterprise accounts churn at {_ratio(HAZARD.plan_log[2])} the hazard of pro accounts.",
         "plan = enterprise",
         "lower",
+        ("plan", "current_plan", "current_mrr"),
     ),
     ChurnDriver(
         "referral_paid_ads",
@@ -149,6 +190,7 @@ DRIVERS: tuple[ChurnDriver, ...] = (
         "of the other channels.",
         "referral_source = paid_ads",
         "higher",
+        ("referral_source",),
     ),
     ChurnDriver(
         "early_tenure",
@@ -156,12 +198,14 @@ DRIVERS: tuple[ChurnDriver, ...] = (
         f"decays with a time constant of {HAZARD.early_tenure_days:.0f} days of tenure.",
         "tenure in days",
         "lower",
+        ("tenure_days", "first_week_events"),
     ),
     ChurnDriver(
         "has_csm",
         f"Accounts with a customer-success manager churn at {_ratio(HAZARD.csm_log)} the hazard.",
         "csm_id is set",
         "lower",
+        ("has_csm",),
     ),
     ChurnDriver(
         "annual_billing",
@@ -169,6 +213,7 @@ DRIVERS: tuple[ChurnDriver, ...] = (
         "monthly ones.",
         "billing_period_months = 12",
         "lower",
+        ("billing_period_months",),
     ),
 )
 """The causes of churn built into the simulator (see :class:`ChurnDriver`)."""

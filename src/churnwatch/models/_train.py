@@ -22,6 +22,7 @@ calibration changes what a score *means*, never who is ranked above whom.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import ClassifierTags, RegressorTags
 
 from churnwatch.errors import ModelError
 from churnwatch.explain import Reason, reference_values, top_reasons
@@ -93,6 +95,10 @@ def infer_task(values: pd.Series) -> Task:
     return "regression"
 
 
+#: Weight of the raw score in an isotonic calibration: keeps distinct scores distinct.
+_TIE_BREAK = 1e-6
+
+
 class ScoreCalibrator:
     """Maps raw scores to probabilities, keeping their order.
 
@@ -114,6 +120,8 @@ class ScoreCalibrator:
     >>> cal = ScoreCalibrator("isotonic").fit(scores, np.array([0, 0, 1, 1, 1]))
     >>> np.round(cal.transform(np.array([0.15, 0.85])), 3)
     array([0., 1.])
+    >>> bool(cal.transform(np.array([0.12]))[0] < cal.transform(np.array([0.18]))[0])
+    True
     """
 
     def __init__(self, method: Literal["isotonic", "sigmoid"]) -> None:
@@ -128,7 +136,13 @@ class ScoreCalibrator:
             self.map_.fit(scores, outcomes)
         else:
             self.map_ = LogisticRegression(C=1e6).fit(_logit(scores)[:, None], outcomes)
-        self.low_, self.high_ = float(np.min(scores)), float(np.max(scores))
+            if self.map_.coef_[0, 0] < 0:
+                # Scores that rank worse than chance on the held-out rows: a
+                # negative slope would reverse the model's order, so keep the
+                # order and say only the base rate.
+                rate = float(np.clip(outcomes.mean(), 1e-6, 1 - 1e-6))
+                self.map_.coef_[0, 0] = 1e-6
+                self.map_.intercept_[0] = math.log(rate / (1 - rate))
         return self
 
     def transform(self, scores: np.ndarray) -> np.ndarray:
@@ -138,10 +152,12 @@ class ScoreCalibrator:
             probability: np.ndarray = self.map_.predict_proba(_logit(scores)[:, None])[:, 1]
             return probability
         step = self.map_.predict(scores)
-        # Below 1e-9: a tie-breaker that no rounding of a probability shows.
-        span = max(self.high_ - self.low_, 1e-12)
-        tie_break = 1e-9 * np.clip((scores - self.low_) / span, 0.0, 1.0)
-        calibrated: np.ndarray = np.clip(step - 1e-9 + tie_break, 0.0, 1.0)
+        # The raw score itself, weighted by 1e-6, breaks the step's ties
+        # (flat ranges and scores beyond the fitted range included): no
+        # rounding of a probability shows it, and it stays inside (0, 1).
+        calibrated: np.ndarray = (1 - 2 * _TIE_BREAK) * step + _TIE_BREAK * (
+            0.5 + np.clip(scores, 0.0, 1.0)
+        )
         return calibrated
 
 
@@ -303,6 +319,8 @@ def train_model(
     X, y = train.loc[:, list(features)], train[target].to_numpy(dtype=float)
     chosen: dict[str, Any] = {}
     trials = None
+    # Small frames train faster on one thread than on contended ones.
+    threads = 1 if len(train) < _SMALL_FRAME_ROWS else -1
     if search_iterations > 0 and params is None and len(train) >= _SEARCH_MIN_ROWS:
         found = search_params(
             kind,
@@ -313,12 +331,12 @@ def train_model(
             n_iter=search_iterations,
             random_state=random_state,
             horizon_days=horizon or 0,
-            # Small frames train faster on one thread than on contended ones.
-            n_jobs=1 if len(train) < _SMALL_FRAME_ROWS else -1,
+            n_jobs=threads,
         )
         chosen, trials = dict(found.best_params), found.trials
     chosen.update(params or {})
-    estimator = make_estimator(kind, task, random_state=random_state, **chosen)
+    settings = {"random_state": random_state, "n_jobs": threads, **chosen}
+    estimator = make_estimator(kind, task, **settings)
     estimator.fit(X, y)
     calibrator, validation = None, {}
     if task == "binary" and calibration != "none":
@@ -420,8 +438,14 @@ def _split(
 
 def _out_of_fold(estimator: Any, X: pd.DataFrame, y: np.ndarray, random_state: int) -> np.ndarray:
     """Scores of each row by a copy of the model that did not see it (5 folds)."""
+    rarest = int(min(y.sum(), len(y) - y.sum()))
+    if rarest < 2:
+        raise ModelError(
+            f"calibration needs at least 2 examples of each class; the target has {rarest} "
+            "of one: add cutoffs or accounts, or train with calibration='none'"
+        )
     scores = np.empty(len(y))
-    folds = StratifiedKFold(5, shuffle=True, random_state=random_state)
+    folds = StratifiedKFold(min(5, rarest), shuffle=True, random_state=random_state)
     for train_rows, test_rows in folds.split(X, y):
         copy = clone(estimator).fit(X.iloc[train_rows], y[train_rows])
         scores[test_rows] = copy.predict_proba(X.iloc[test_rows])[:, 1]
@@ -486,6 +510,18 @@ class ChurnPipeline(BaseEstimator):  # type: ignore[misc]
         self.task = task
         self.random_state = random_state
 
+    def __sklearn_tags__(self) -> Any:
+        # A classifier to scikit-learn (scorers, stratified folds) unless told
+        # it predicts a number.
+        tags = super().__sklearn_tags__()
+        if self.task == "regression":
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        else:
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
+        return tags
+
     def fit(self, X: pd.DataFrame, y: Any, cutoffs: pd.Series | None = None) -> ChurnPipeline:
         """Train on ``X`` and ``y``; ``cutoffs`` date the rows, when known."""
         frame = X.reset_index(drop=True).copy()
@@ -509,8 +545,12 @@ class ChurnPipeline(BaseEstimator):  # type: ignore[misc]
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Probabilities of a binary target, or predicted values of a regression one."""
-        return self.model_.predict(X)
+        """Predicted class (0/1 at probability 0.5) of a binary target, else the value."""
+        predicted = self.model_.predict(X)
+        if self.model_.task == "binary":
+            labels: np.ndarray = (predicted >= 0.5).astype(float)
+            return labels
+        return predicted
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities of both classes, one row per row of ``X``."""

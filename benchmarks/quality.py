@@ -135,9 +135,7 @@ def socialnet7(work: Path) -> dict:
 
 
 def simulator(work: Path, accounts: int) -> dict:
-    from churnwatch.config import DataSettings, Settings
     from churnwatch.ingest import ingest
-    from churnwatch.ingest.presets import preset_sources
     from churnwatch.labels import CutoffSchedule, LabelSpec
     from churnwatch.models import importance_table, training_frame
     from churnwatch.simulate import DRIVERS, NEUTRAL_SIGNALS, simulate
@@ -145,10 +143,7 @@ def simulator(work: Path, accounts: int) -> dict:
 
     started = time.perf_counter()
     result = simulate(work / "data", n_accounts=accounts, seed=11, end="2024-12-31")
-    settings = Settings(
-        data=DataSettings(observation_end=str(result.observation_end)),
-        sources=preset_sources("churnwatch_simulator", work / "data"),
-    )
+    settings = result.settings()
     with connect(f"duckdb:///{work / 'simulator.duckdb'}") as wh:
         ingest(settings, wh)
         frame = training_frame(

@@ -14,10 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churnwatch.config import DataSettings, Settings
 from churnwatch.explain import Reason
 from churnwatch.ingest import ingest
-from churnwatch.ingest.presets import preset_sources
 from churnwatch.labels import CutoffSchedule, LabelSpec
 from churnwatch.models import TrainedModel, importance_table, train_model, training_frame
 from churnwatch.simulate import DRIVERS, NEUTRAL_SIGNALS, simulate
@@ -30,10 +28,7 @@ pytestmark = pytest.mark.slow
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainedModel, pd.DataFrame]:
     folder: Path = tmp_path_factory.mktemp("drivers")
     result = simulate(folder / "data", n_accounts=1000, seed=5, end="2024-12-31")
-    settings = Settings(
-        data=DataSettings(observation_end=str(result.observation_end)),
-        sources=preset_sources("churnwatch_simulator", folder / "data"),
-    )
+    settings = result.settings()
     with connect(f"duckdb:///{folder / 'warehouse.duckdb'}") as wh:
         ingest(settings, wh)
         frame = training_frame(

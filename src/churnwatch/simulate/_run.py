@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +43,9 @@ from churnwatch.simulate._tables import (
     csms_table,
 )
 from churnwatch.simulate._time import epoch_day
+
+if TYPE_CHECKING:
+    from churnwatch.config import Settings
 
 __all__ = ["BLOCK_ACCOUNTS", "SimulationResult", "simulate"]
 
@@ -81,6 +84,23 @@ class SimulationResult:
     observation_end: date
     seed: int
     manifest_path: Path
+
+    def settings(self) -> Settings:
+        """Project settings that ingest these tables (the simulator preset).
+
+        Returns
+        -------
+        Settings
+            Its sources read :attr:`out_dir`; the observation end is set.
+        """
+        # Imported here: the simulator itself needs nothing of the ingest layer.
+        from churnwatch.config import DataSettings, Settings
+        from churnwatch.ingest.presets import preset_sources
+
+        return Settings(
+            data=DataSettings(observation_end=str(self.observation_end)),
+            sources=preset_sources("churnwatch_simulator", self.out_dir),
+        )
 
     @property
     def paths(self) -> dict[str, Path]:

@@ -33,6 +33,7 @@ ACCOUNTS = [
         "region": "eu",
         "platform": "web",
         "referral_source": "ads",
+        "csm_id": "c1",
     },
     {"account_id": "a2", "created_at": at(2024, 2, 28), "plan": "basic"},
 ]
@@ -86,13 +87,14 @@ SUBSCRIPTIONS = [
     {"account_id": "a1", "subscription_id": "s1", "started_at": at(2024, 1, 1),
      "ended_at": at(2024, 2, 1), "mrr": 50.0, "plan": "basic", "discount": 0.0},
     {"account_id": "a1", "subscription_id": "s2", "started_at": at(2024, 2, 1), "mrr": 100.0,
-     "plan": "pro", "discount": 0.1},
+     "plan": "pro", "discount": 0.1, "billing_period_months": 12.0},
     {"account_id": "a1", "subscription_id": "s3", "started_at": at(2024, 2, 10),
      "ended_at": at(2024, 2, 20), "mrr": 20.0, "plan": "addon"},
     {"account_id": "a1", "subscription_id": "s4", "started_at": at(2024, 3, 5), "mrr": 10.0,
      "plan": "addon"},  # future
     {"account_id": "a2", "subscription_id": "s5", "started_at": at(2024, 2, 28),
-     "ended_at": at(2024, 3, 10), "mrr": 30.0, "plan": "basic", "discount": 0.0},
+     "ended_at": at(2024, 3, 10), "mrr": 30.0, "plan": "basic", "discount": 0.0,
+     "billing_period_months": 1.0},
 ]  # fmt: skip
 
 ROWS: dict[str, list[dict[str, Any]]] = {
@@ -170,12 +172,14 @@ GOLDEN: list[tuple[FeatureSpec, list[Any]]] = [
     (_spec("mrr_now", "subscription", "mrr"), [100.0, 30.0, 0.0]),
     (_spec("plan_now", "subscription", "plan"), ["pro", "basic", None]),
     (_spec("discount_now", "subscription", "discount"), [0.1, 0.0, None]),
+    (_spec("billing_now", "subscription", "billing_period"), [12.0, 1.0, None]),
     (_spec("upgrades", "subscription", "upgrades"), [1, 0, 0]),
     (_spec("downgrades", "subscription", "downgrades"), [1, 0, 0]),
     (_spec("support_30d", "support", "count", window_days=30), [3, 0, 0]),
     (_spec("negative_support_30d", "support", "negative_count", window_days=30), [2, 0, 0]),
     (_spec("plan", "attribute", column="plan"), ["pro", "basic", None]),
     (_spec("region", "attribute", column="region"), ["eu", None, None]),
+    (_spec("has_csm", "attribute", "is_set", column="csm_id"), [1, 0, None]),
 ]  # fmt: skip
 SPECS = [spec for spec, _ in GOLDEN]
 

@@ -281,8 +281,12 @@ def _account_value(spec: FeatureSpec, ctx: _Context, created: exp.Expr) -> exp.E
         return ctx.days_since(created.copy())
     column = _col(str(spec.column), "a")
     if spec.function == "is_set":
+        # Unknown for an account with no row (as every attribute is), else 0 or 1.
         return exp.Case(
-            ifs=[exp.If(this=column.is_(exp.null()), true=exp.Literal.number(0))],
+            ifs=[
+                exp.If(this=_col("account_id", "a").is_(exp.null()), true=exp.null()),
+                exp.If(this=column.is_(exp.null()), true=exp.Literal.number(0)),
+            ],
             default=exp.Literal.number(1),
         )
     return column

@@ -167,7 +167,8 @@ class FeatureSpec:
           ``count`` or ``negative_count`` (value < 0 or sentiment negative).
         - ``"attribute"``: the account's ``column`` as a categorical
           (``value``), or ``is_set``: 1 when it is filled, else 0 (such as
-          ``csm_id``: whether a customer-success manager owns the account).
+          ``csm_id``: whether a customer-success manager owns the account;
+          null for an account with no row).
     function : str, optional
         The function of the kind (see above); kinds with one natural function
         default to it.

@@ -110,6 +110,18 @@ def _regression_target(y: object, n_rows: int) -> Floats:
     return values
 
 
+def _numeric_column(column: pd.Series, name: str) -> Floats:
+    """A column that was numeric in ``fit`` as floats (NaN for missing), or a clear error."""
+    try:
+        values: Floats = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(
+            f"column {name!r} was numeric when the model was trained but holds "
+            f"non-numbers now: {exc}"
+        ) from exc
+    return values
+
+
 def _balancing_weight(y01: Floats) -> float:
     """Weight of one positive so that both classes weigh the same in total."""
     return float((y01 == 0).sum() / (y01 == 1).sum())
@@ -216,13 +228,7 @@ class _DesignEstimator(_FrameEstimator):
                 values = column.astype(object)
                 columns[f"f{i}"] = values.where(values.notna(), _MISSING_LEVEL).astype(str)
             else:
-                try:
-                    columns[f"f{i}"] = column.to_numpy(dtype=np.float64, na_value=np.nan)
-                except (TypeError, ValueError) as exc:
-                    raise ModelError(
-                        f"column {name!r} was numeric when the model was trained but holds "
-                        f"non-numbers now: {exc}"
-                    ) from exc
+                columns[f"f{i}"] = _numeric_column(column, name)
         return pd.DataFrame(columns, index=X.index)
 
     def _fit_design(self, X: pd.DataFrame) -> Floats:

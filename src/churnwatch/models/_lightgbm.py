@@ -24,6 +24,7 @@ from churnwatch.models._estimator_base import (
     _ClassifierOutputs,
     _FrameEstimator,
     _is_categorical,
+    _numeric_column,
     _regression_target,
     _threads,
 )
@@ -104,13 +105,7 @@ class _LightGBMBase(_FrameEstimator):
                 codes = levels.get_indexer(column.to_numpy(dtype=object))
                 columns[f"f{i}"] = pd.Categorical.from_codes(codes, categories=levels)
             else:
-                try:
-                    columns[f"f{i}"] = column.to_numpy(dtype=np.float64, na_value=np.nan)
-                except (TypeError, ValueError) as exc:
-                    raise ModelError(
-                        f"column {name!r} was numeric when the model was trained but holds "
-                        f"non-numbers now: {exc}"
-                    ) from exc
+                columns[f"f{i}"] = _numeric_column(column, name)
         return pd.DataFrame(columns, index=X.index)
 
     def _fit_booster(

@@ -15,12 +15,15 @@ so callers (and the CLI, which turns them into one readable line and exit code
     ├── WarehouseError       the warehouse cannot be reached or is inconsistent
     ├── StrictLoadError      a --strict load met a bad row and loaded nothing
     ├── SimulationError      simulator parameters are out of range
-    └── ModelError           a model cannot be trained, found, loaded or applied
+    ├── ModelError           a model cannot be trained, found, loaded or applied
+    └── AnalysisError        a retention analysis (survival, cohorts, segments, health)
+                             cannot be computed from the data or settings given
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AnalysisError",
     "ChurnwatchError",
     "ConfigError",
     "FeatureError",
@@ -94,4 +97,13 @@ class ModelError(ChurnwatchError):
     Raised, for example, when a frame has no positive example, when a
     registry holds no version of that name, or when a saved model's feature
     specs no longer match the features it is asked to score.
+    """
+
+
+class AnalysisError(ChurnwatchError):
+    """A retention analysis cannot be computed from the data or settings given.
+
+    Raised, for example, when survival is asked by an attribute the accounts do
+    not have, when a cohort table has no account, or when a health component
+    names a metric that is not in the frame.
     """

@@ -48,6 +48,7 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from churnwatch._health_settings import HealthComponentEntry, HealthSettings
 from churnwatch.errors import ConfigError, FeatureError
 from churnwatch.features._spec import MAX_WEEKS, MAX_WINDOW_DAYS, FeatureKind, FeatureSpec
 from churnwatch.schema import TABLES
@@ -59,6 +60,7 @@ __all__ = [
     "DataSettings",
     "FeatureEntry",
     "FeaturesSettings",
+    "HealthSettings",
     "IngestSettings",
     "LookupSpec",
     "ModelSettings",
@@ -455,6 +457,9 @@ class Settings(_Model):
     notify: NotifySettings = Field(
         default_factory=NotifySettings, description="Where notifications go."
     )
+    health: HealthSettings = Field(
+        default_factory=HealthSettings, description="The customer-health score."
+    )
     sources: list[SourceSpec] = Field(
         default_factory=list, description="The data sources and their mappings."
     )
@@ -599,6 +604,7 @@ def settings_reference() -> str:
         ("sources.columns.*", ColumnMapping),
         ("sources.columns.*.lookup", LookupSpec),
         ("features.add", FeatureEntry),
+        ("health.components", HealthComponentEntry),
     ]
     for section, model in sections:
         lines += [f"## [{section}]", "", (model.__doc__ or "").strip().splitlines()[0], ""]

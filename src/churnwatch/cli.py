@@ -473,7 +473,7 @@ def demo(
     accounts: Annotated[int, typer.Option(help="Number of simulated accounts.")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Simulate a business, ingest it, train and backtest churn models, score every account."""
+    """Simulate a business, ingest, train and backtest churn models, score, write the report."""
     from churnwatch.ingest.presets import preset_sources
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -501,6 +501,10 @@ def demo(
             console.print(line, markup=False, highlight=False)
         console.rule("[bold]5. score")
         score_and_print(wh, directory, None, None, 5)
+        console.rule("[bold]6. report")
+        from churnwatch._cli_report import report_and_print
+
+        report_and_print(settings, wh, directory, None)
     console.print(f"\nproject written to {directory.resolve()}")
 
 
@@ -587,5 +591,8 @@ def _print_problems(problems: list[dict[str, object]]) -> None:
     errors.print(table)
 
 
-# The model commands live in a module of their own; importing it registers them.
-from churnwatch import _cli_models  # noqa: E402, F401
+# The other commands live in modules of their own; importing them registers them.
+from churnwatch import (
+    _cli_models,  # noqa: F401
+    _cli_report,  # noqa: F401
+)

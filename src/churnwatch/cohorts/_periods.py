@@ -1,0 +1,241 @@
+"""Calendar periods in the warehouse, and the end of the data they are read against.
+
+A period is a calendar month or a week starting on Monday, in UTC. Queries
+number periods with an integer *index* (months since year 0, weeks since
+Monday 1970-01-05), which every engine computes from an instant with plain
+arithmetic, so events are bucketed without a join; Python turns an index back
+into the period's first day.
+
+A period is *known* only when it ended at or before the observation end:
+retention in a period the data does not cover entirely is unknown (NaN),
+never 0 and never a part of a month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlglot import exp
+
+from churnwatch.config import Settings
+from churnwatch.errors import AnalysisError
+from churnwatch.features._portable import instant, seconds_between
+from churnwatch.warehouse import Warehouse
+
+__all__ = [
+    "Grain",
+    "ObservationEnd",
+    "check_periods_count",
+    "check_tables",
+    "period_index",
+    "period_start",
+    "periods_table",
+    "resolve_observation_end",
+]
+
+Grain = Literal["month", "week"]
+
+#: Monday 1970-01-05 00:00 UTC: week 0.
+_WEEK_ANCHOR = dt.datetime(1970, 1, 5, tzinfo=dt.UTC)
+_SECONDS_PER_WEEK = 7 * 86_400
+#: The most periods a matrix may have: ten years of weeks.
+MAX_PERIODS = 520
+
+
+@dataclass(frozen=True)
+class ObservationEnd:
+    """The instant the data is complete up to, and how it was chosen.
+
+    Parameters
+    ----------
+    at : datetime
+        The observation end (UTC, exclusive): a period is known when it ends
+        at or before it.
+    reason : str
+        Where it comes from, in words.
+    """
+
+    at: dt.datetime
+    reason: str
+
+
+def check_grain(period: str) -> Grain:
+    """``period`` as a grain, or an :class:`AnalysisError` naming the choices."""
+    if period == "month":
+        return "month"
+    if period == "week":
+        return "week"
+    raise AnalysisError(f"period must be 'month' or 'week', not {period!r}")
+
+
+def check_periods_count(periods_count: int) -> int:
+    """A bounded number of periods, or an :class:`AnalysisError`."""
+    if isinstance(periods_count, bool) or not isinstance(periods_count, int):
+        raise AnalysisError(f"periods_count must be a whole number, not {periods_count!r}")
+    if not 1 <= periods_count <= MAX_PERIODS:
+        raise AnalysisError(
+            f"periods_count must be between 1 and {MAX_PERIODS}, not {periods_count}"
+        )
+    return periods_count
+
+
+def check_tables(warehouse: Warehouse, *tables: str) -> None:
+    """Raise :class:`AnalysisError` when a table the analysis reads is missing."""
+    for table in tables:
+        if not warehouse.table_exists(table):
+            raise AnalysisError(
+                f"the warehouse has no {table!r} table: load the data first "
+                "(churnwatch ingest), or point at the warehouse that holds it"
+            )
+
+
+def period_index(when: exp.Expr, grain: Grain, dialect: str) -> exp.Expr:
+    """The index of the period holding instant ``when``, as a BIGINT expression.
+
+    Months are ``year * 12 + month - 1``; weeks are whole weeks since Monday
+    1970-01-05. Sessions run in UTC on every engine, so both are UTC periods.
+
+    Examples
+    --------
+    >>> period_index(exp.column("t"), "month", "postgres").sql("postgres")
+    'CAST(EXTRACT(YEAR FROM t) * 12 + EXTRACT(MONTH FROM t) - 1 AS BIGINT)'
+    """
+    if grain == "month":
+        year = exp.Extract(this=exp.var("YEAR"), expression=when)
+        month = exp.Extract(this=exp.var("MONTH"), expression=when.copy())
+        value: exp.Expr = exp.Sub(
+            this=exp.Add(
+                this=exp.Mul(this=year, expression=exp.Literal.number(12)), expression=month
+            ),
+            expression=exp.Literal.number(1),
+        )
+    else:
+        seconds = seconds_between(when, instant(_WEEK_ANCHOR, dialect), dialect)
+        value = exp.Floor(
+            this=exp.Div(
+                this=exp.paren(seconds, copy=False),
+                expression=exp.Literal.number(f"{_SECONDS_PER_WEEK}.0E0"),
+            )
+        )
+    return exp.cast(value, "BIGINT")
+
+
+def period_start(index: int, grain: Grain) -> dt.datetime:
+    """The first instant (UTC) of the period numbered ``index``.
+
+    Examples
+    --------
+    >>> period_start(2024 * 12 + 2, "month").date()
+    datetime.date(2024, 3, 1)
+    >>> period_start(0, "week").date()
+    datetime.date(1970, 1, 5)
+    """
+    if grain == "month":
+        return dt.datetime(index // 12, index % 12 + 1, 1, tzinfo=dt.UTC)
+    return _WEEK_ANCHOR + dt.timedelta(weeks=index)
+
+
+def index_of(when: dt.datetime, grain: Grain) -> int:
+    """The index of the period holding ``when`` (the inverse of :func:`period_start`).
+
+    Examples
+    --------
+    >>> index_of(dt.datetime(2024, 3, 31, 23, tzinfo=dt.UTC), "month") == 2024 * 12 + 2
+    True
+    """
+    when = when.astimezone(dt.UTC)
+    if grain == "month":
+        return when.year * 12 + when.month - 1
+    return (when - _WEEK_ANCHOR) // dt.timedelta(weeks=1)
+
+
+def last_known_index(end: dt.datetime, grain: Grain) -> int:
+    """The index of the latest period that ended at or before ``end``.
+
+    Examples
+    --------
+    >>> last_known_index(dt.datetime(2024, 4, 1, tzinfo=dt.UTC), "month") == 2024 * 12 + 2
+    True
+    >>> last_known_index(dt.datetime(2024, 3, 31, tzinfo=dt.UTC), "month") == 2024 * 12 + 1
+    True
+    """
+    index = index_of(end, grain)
+    # The period holding ``end`` is known only if ``end`` is its very first
+    # instant, which is the same as the previous period having ended.
+    return index - 1
+
+
+def periods_table(indices: range, grain: Grain, dialect: str) -> exp.Expr:
+    """A derived table of periods: ``period_index``, ``period_start``, ``period_end``.
+
+    Written as literal rows joined by ``UNION ALL`` rather than uploaded as a
+    temporary table: MySQL and MariaDB cannot open a temporary table twice in
+    one query, and the revenue queries read their periods through CTEs that
+    are referenced more than once.
+    """
+    if not indices:
+        raise AnalysisError("no complete period lies between the first data and the end")
+    selects = [
+        exp.select(
+            exp.alias_(exp.cast(exp.Literal.number(i), "BIGINT"), "period_index"),
+            exp.alias_(instant(period_start(i, grain), dialect), "period_start"),
+            exp.alias_(instant(period_start(i + 1, grain), dialect), "period_end"),
+        )
+        for i in indices
+    ]
+    union: exp.Expr = selects[0]
+    for select in selects[1:]:
+        union = exp.union(union, select, distinct=False)
+    return union
+
+
+def resolve_observation_end(
+    warehouse: Warehouse,
+    settings: Settings | None,
+    observation_end: str | dt.date | dt.datetime | None,
+    table: Literal["events", "subscriptions"],
+) -> ObservationEnd:
+    """The observation end: given, from the settings, or read off ``table``.
+
+    Read off the data, it is midnight after the day of the latest event (or of
+    the latest subscription *start*: later end dates are scheduled ends of
+    running subscriptions, not the edge of the data), so that data is taken
+    as complete through the last day it has rows for.
+    """
+    if observation_end is not None:
+        return ObservationEnd(_utc(observation_end), "given")
+    if settings is not None and settings.data.observation_end is not None:
+        return ObservationEnd(
+            _utc(settings.data.observation_end), "[data] observation_end of the project"
+        )
+    column = "event_time" if table == "events" else "started_at"
+    found = warehouse.query(
+        exp.select(exp.func("MAX", exp.column(column, quoted=True))).from_(table)
+    )
+    latest = found.column(0)[0].as_py()
+    if latest is None:
+        raise AnalysisError(
+            f"table {table!r} is empty: there is nothing to compute cohorts from; load it, "
+            "or choose another basis"
+        )
+    latest = _utc(latest)
+    day_after = dt.datetime(latest.year, latest.month, latest.day, tzinfo=dt.UTC) + dt.timedelta(
+        days=1
+    )
+    what = "event" if table == "events" else "subscription start"
+    return ObservationEnd(day_after, f"midnight after the latest {what} ({latest.isoformat()})")
+
+
+def _utc(value: str | dt.date | dt.datetime) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise AnalysisError(
+                f"observation_end {value!r} is not an ISO date or time (YYYY-MM-DD)"
+            ) from None
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)

@@ -1,15 +1,24 @@
-"""The report's sections that belong to no other concept: KPIs and model quality."""
+"""The report's sections: each reads one concept's results and lays them out.
+
+The analyses live in their own modules (cohorts, survival, segments, health);
+a section only chooses what to show and how, never computes a figure itself.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pandas as pd
 import plotly.graph_objects as go
 
+from churnwatch.config import Settings
+from churnwatch.errors import AnalysisError
 from churnwatch.models import ModelCard, ModelRegistry
 from churnwatch.report._html import Card, Section
 from churnwatch.report._kpis import BusinessKpis
+from churnwatch.warehouse import Warehouse
 
-__all__ = ["kpi_section", "model_section"]
+__all__ = ["cohort_section", "health_section", "kpi_section", "model_section"]
 
 _BASELINES = {"lightgbm": "model", "logistic": "logistic baseline", "recency": "recency baseline"}
 _METRICS = {
@@ -120,3 +129,69 @@ def _promoted(registry: ModelRegistry | None) -> list[ModelCard]:
 
 def _money(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def cohort_section(warehouse: Warehouse, settings: Settings, as_of: dt.datetime) -> Section:
+    """Logo-retention heatmap, revenue retention and MRR movements."""
+    from churnwatch.cohorts import (
+        logo_retention,
+        movements_chart,
+        mrr_movements,
+        retention_heatmap,
+        revenue_heatmap,
+        revenue_retention,
+    )
+
+    section = Section(
+        "cohorts",
+        "Cohorts and revenue retention",
+        "Monthly signup cohorts: the share of each cohort active k months later, each revenue "
+        "cohort's MRR against its first month, and where each month's MRR change came from.",
+    )
+    logos = logo_retention(warehouse, settings, observation_end=as_of)
+    section.figures.append(retention_heatmap(logos))
+    try:
+        revenue = revenue_retention(warehouse, settings, observation_end=as_of)
+        movements = mrr_movements(warehouse, settings, observation_end=as_of)
+    except AnalysisError as exc:
+        section.missing = f"Revenue retention: {exc}"
+        return section
+    section.figures.append(revenue_heatmap(revenue))
+    section.figures.append(movements_chart(movements))
+    return section
+
+
+def health_section(warehouse: Warehouse, settings: Settings, as_of: dt.datetime) -> Section:
+    """The health score's distribution by tier, and its backtest against churn."""
+    from churnwatch.health import (
+        account_health,
+        backtest_health,
+        health_histogram,
+        tier_churn_bars,
+    )
+
+    scored = account_health(warehouse, settings, as_of=as_of)
+    section = Section(
+        "health",
+        "Health score",
+        "A weighted mean of "
+        + ", ".join(c.metric for c in scored.components)
+        + " on 0–100 (Thriving 80+, Healthy 60+, At-risk 40+, Critical below). "
+        + " ".join(scored.notes),
+    )
+    counts = scored.tier_counts()
+    section.cards = [
+        Card(str(row.tier), f"{row.accounts:,}", f"{row.share:.0%} of customers")
+        for row in counts.itertuples()
+    ]
+    section.figures.append(health_histogram(scored.scores))
+    try:
+        backtest = backtest_health(warehouse, settings)
+    except AnalysisError as exc:
+        section.missing = f"Backtest of the score: {exc}"
+        return section
+    section.figures.append(tier_churn_bars(backtest))
+    section.tables.append(
+        ("How well the score foresaw churn (pooled over past cutoffs)", backtest.pooled)
+    )
+    return section

@@ -13,7 +13,12 @@ from churnwatch.errors import ChurnwatchError
 from churnwatch.models import ModelRegistry
 from churnwatch.report._html import Section, render_page
 from churnwatch.report._kpis import business_kpis
-from churnwatch.report._sections import kpi_section, model_section
+from churnwatch.report._sections import (
+    cohort_section,
+    health_section,
+    kpi_section,
+    model_section,
+)
 from churnwatch.warehouse import Warehouse
 
 __all__ = ["ReportResult", "write_report"]
@@ -70,8 +75,15 @@ def write_report(
     ReportResult
     """
     kpis = business_kpis(warehouse, settings, as_of=as_of)
+    moment = kpis.as_of
     builders: list[tuple[str, str, Callable[[], Section]]] = [
         ("kpis", "The business at a glance", lambda: kpi_section(kpis)),
+        (
+            "cohorts",
+            "Cohorts and revenue retention",
+            lambda: cohort_section(warehouse, settings, moment),
+        ),
+        ("health", "Health score", lambda: health_section(warehouse, settings, moment)),
         ("model", "Model quality", lambda: model_section(registry)),
     ]
     sections = [_built(key, title, build) for key, title, build in builders]

@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from churnwatch.labels._spec import LabelSpec
 
-__all__ = ["CANDIDATES", "label_query"]
+__all__ = ["CANDIDATES", "label_query", "subscription_periods"]
 
 #: Name of the candidates CTE every query starts from.
 CANDIDATES = "cw_candidates"
@@ -194,7 +194,23 @@ def _revenue(spec: LabelSpec, base: exp.Select) -> exp.Select:
     )
 
 
-def _subscription(spec: LabelSpec, base: exp.Select) -> exp.Select:
+def subscription_periods(
+    grace_days: int, *, started_before: exp.Expr | None = None
+) -> list[tuple[str, exp.Select]]:
+    """The CTEs that chain subscriptions into active periods, the last one ``cw_periods``.
+
+    ``cw_periods`` holds ``account_id, period_start, period_end``: a
+    subscription starting within ``grace_days`` of the end of every earlier
+    one of its account continues that period. A period still running ends
+    far in the future. ``started_before`` keeps only subscriptions starting
+    at or before that instant (survival curves stop reading at the
+    observation end; labels read them all).
+
+    Examples
+    --------
+    >>> [name for name, _ in subscription_periods(7)]
+    ['cw_subs', 'cw_opens', 'cw_numbered', 'cw_periods']
+    """
     far = exp.cast(exp.Literal.string(_FAR_FUTURE), exp.DataType.build("timestamp"))
     by_account = [_col("account_id")]
     order = exp.Order(
@@ -205,6 +221,8 @@ def _subscription(spec: LabelSpec, base: exp.Select) -> exp.Select:
         _col("started_at"),
         exp.alias_(exp.func("COALESCE", _col("ended_at", "s"), far), "ended_at"),
     ).from_(_table("subscriptions", "s"))
+    if started_before is not None:
+        subs = subs.where(_col("started_at", "s") <= started_before)
     # Gaps and islands: a subscription opens a new period when it starts
     # more than grace_days after every earlier subscription of the account ended.
     previous_end = exp.Window(
@@ -227,7 +245,7 @@ def _subscription(spec: LabelSpec, base: exp.Select) -> exp.Select:
             exp.Case(
                 ifs=[
                     exp.If(
-                        this=_col("started_at") <= _plus_days(previous_end, spec.grace_days),
+                        this=_col("started_at") <= _plus_days(previous_end, grace_days),
                         true=exp.Literal.number(0),
                     )
                 ]
@@ -260,6 +278,17 @@ def _subscription(spec: LabelSpec, base: exp.Select) -> exp.Select:
         .from_("cw_numbered")
         .group_by(_col("account_id"), _col("period"))
     )
+    return [
+        ("cw_subs", subs),
+        ("cw_opens", opens),
+        ("cw_numbered", numbered),
+        ("cw_periods", periods),
+    ]
+
+
+def _subscription(spec: LabelSpec, base: exp.Select) -> exp.Select:
+    for name, query in subscription_periods(spec.grace_days):
+        base = base.with_(name, as_=query)
     cutoff = _col("cutoff", "c")
     end = _col("period_end", "p")
     # Active at the cutoff: the period began before it and ends after it. A
@@ -273,11 +302,7 @@ def _subscription(spec: LabelSpec, base: exp.Select) -> exp.Select:
     in_lead = _flag(end < _plus_days(cutoff, spec.lead_days))
     values = [_flag(end < _window(spec, i)[1]) for i in range(len(spec.horizon_days))]
     return (
-        base.with_("cw_subs", as_=subs)
-        .with_("cw_opens", as_=opens)
-        .with_("cw_numbered", as_=numbered)
-        .with_("cw_periods", as_=periods)
-        .select(*_outputs(at_risk, in_lead, values))
+        base.select(*_outputs(at_risk, in_lead, values))
         .from_(_table(CANDIDATES, "c"))
         .join(_table("cw_periods", "p"), on=on, join_type="left")
     )

@@ -18,7 +18,13 @@ from churnwatch.report._html import Card, Section
 from churnwatch.report._kpis import BusinessKpis
 from churnwatch.warehouse import Warehouse
 
-__all__ = ["cohort_section", "health_section", "kpi_section", "model_section"]
+__all__ = [
+    "cohort_section",
+    "health_section",
+    "kpi_section",
+    "model_section",
+    "survival_section",
+]
 
 _BASELINES = {"lightgbm": "model", "logistic": "logistic baseline", "recency": "recency baseline"}
 _METRICS = {
@@ -194,4 +200,31 @@ def health_section(warehouse: Warehouse, settings: Settings, as_of: dt.datetime)
     section.tables.append(
         ("How well the score foresaw churn (pooled over past cutoffs)", backtest.pooled)
     )
+    return section
+
+
+def survival_section(
+    warehouse: Warehouse, settings: Settings, as_of: dt.datetime, by: str
+) -> Section:
+    """Kaplan-Meier curves by an attribute, medians, retention, log-rank and Cox."""
+    from churnwatch.survival import analyze_survival, cox_on_features, hazard_ratio_figure
+
+    # Durations are censored at the report's instant, not the project's end.
+    settings = settings.model_copy(
+        update={"data": settings.data.model_copy(update={"observation_end": as_of.isoformat()})}
+    )
+    analysis = analyze_survival(warehouse, settings, by=by or None)
+    section = Section("survival", "Survival", analysis.describe().splitlines()[0])
+    section.figures.append(analysis.figure())
+    curves = analysis.by_group
+    if curves is not None and curves.logrank is not None:
+        section.intro += " " + curves.logrank.describe() + "."
+    section.tables.append(("Median lifetime", analysis.medians))
+    section.tables.append(("Retention", analysis.retention))
+    try:
+        cox = cox_on_features(warehouse, settings)
+    except AnalysisError as exc:
+        section.missing = f"Cox model: {exc}"
+        return section
+    section.figures.append(hazard_ratio_figure(cox))
     return section

@@ -18,6 +18,7 @@ from churnwatch.report._sections import (
     health_section,
     kpi_section,
     model_section,
+    survival_section,
 )
 from churnwatch.warehouse import Warehouse
 
@@ -83,6 +84,7 @@ def write_report(
             "Cohorts and revenue retention",
             lambda: cohort_section(warehouse, settings, moment),
         ),
+        ("survival", "Survival", lambda: survival_section(warehouse, settings, moment, by)),
         ("health", "Health score", lambda: health_section(warehouse, settings, moment)),
         ("model", "Model quality", lambda: model_section(registry)),
     ]

@@ -361,3 +361,70 @@ def test_data_end_of_an_empty_warehouse_is_an_error(tmp_path: Path) -> None:
         empty.ensure_schema()
         with pytest.raises(ModelError, match="no events or subscriptions"):
             data_end(empty)
+
+
+# --- predicted days to churn ------------------------------------------------------------
+
+
+def test_predicted_days_to_churn_is_the_survival_median_for_churn_targets_only(
+    run: ScoringRun, warehouse: Warehouse
+) -> None:
+    """Churn rows carry the median remaining days of the label's survival curve, read
+    at each account's tenure (lifelines' conditional median at that time); the
+    activity forecast carries none."""
+    from lifelines import KaplanMeierFitter
+
+    from churnwatch.config import ChurnSettings, DataSettings
+    from churnwatch.survival import derive_durations
+
+    stored = table(warehouse, RISK_SCORES_TABLE)
+    assert stored.loc[stored["target"] == "activity_30d", "predicted_days_to_churn"].isna().all()
+    settings = Settings(
+        churn=ChurnSettings(definition="subscription", grace_days=CHURN.grace_days),
+        data=DataSettings(observation_end=run.scored_at.isoformat()),
+    )
+    durations = derive_durations(warehouse, settings, basis="subscription", periods="all")
+    fitter = KaplanMeierFitter().fit(durations.durations, durations.event_observed)
+    conditional = fitter.conditional_time_to_event_.iloc[:, 0]
+    frame = durations.frame
+    latest = frame.groupby("account_id")["period"].transform("max") == frame["period"]
+    running = frame.loc[latest & (frame["event_observed"] == 0)].set_index("account_id")
+    for target in ("churn_14d", "churn_30d"):
+        rows = stored.loc[stored["target"] == target].set_index("account_id")
+        assert set(rows.index) <= set(running.index)
+        expected = conditional.loc[running.loc[rows.index, "duration_days"]].to_numpy()
+        # lifelines says inf where the curve never halves: the column says null.
+        expected = np.where(np.isinf(expected), np.nan, expected)
+        np.testing.assert_allclose(
+            rows["predicted_days_to_churn"].to_numpy(float), expected, rtol=0, atol=1e-9
+        )
+        assert rows["predicted_days_to_churn"].notna().any()
+        assert (rows["predicted_days_to_churn"].dropna() >= 0).all()
+
+
+def test_a_risk_scores_table_from_before_gets_the_new_column(
+    warehouse: Warehouse, business: Business
+) -> None:
+    """Scoring into a table written before predicted_days_to_churn existed adds the
+    column; the earlier rows keep it null."""
+    from churnwatch.scoring import _COLUMNS
+
+    old = [(name, kind) for name, kind in _COLUMNS if name != "predicted_days_to_churn"]
+    warehouse.create_table(RISK_SCORES_TABLE, old)
+    warehouse.append(
+        RISK_SCORES_TABLE,
+        pa.table(
+            {
+                "account_id": ["old"],
+                "scored_at": pa.array([MID_YEAR], pa.timestamp("us", tz="UTC")),
+                "target": ["churn_30d"],
+                "model_version": ["v0"],
+                "score": [0.5],
+            }
+        ),
+    )
+    score_accounts(warehouse, business.registry, targets=["churn_30d"])
+    stored = table(warehouse, RISK_SCORES_TABLE)
+    assert "predicted_days_to_churn" in stored.columns
+    assert stored.loc[stored["account_id"] == "old", "predicted_days_to_churn"].isna().all()
+    assert stored.loc[stored["account_id"] != "old", "predicted_days_to_churn"].notna().any()

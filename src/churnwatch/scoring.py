@@ -16,6 +16,10 @@ and appends one row per account and model to the warehouse table
 ``revenue_at_risk``     ``score * mrr`` for churn targets: calibrated, so it adds up
 ``reason_1..3``         the features raising this account's risk most, in words
                         (accounts above the lowest risk tier; see below)
+``predicted_days_to_``  churn targets: the median days left to the account given how
+``churn``               long it has lasted (Kaplan-Meier of its label's durations,
+                        :mod:`churnwatch.survival`); null when the curve never falls
+                        that far within the data, or for other targets
 ======================  ============================================================
 
 The table keeps every earlier run: scoring the same moment again replaces
@@ -53,7 +57,8 @@ from churnwatch.models._drift import DriftProfile, psi
 from churnwatch.models._registry import LoadedModel, ModelRegistry
 from churnwatch.models._train import TrainedModel
 from churnwatch.models._workflow import data_time
-from churnwatch.schema import ColumnType
+from churnwatch.schema import ColumnType, sql_type
+from churnwatch.survival import predicted_days_to_churn
 from churnwatch.warehouse import Warehouse
 
 __all__ = ["RISK_SCORES_TABLE", "RISK_TIERS", "ScoringRun", "data_end", "score_accounts"]
@@ -73,6 +78,7 @@ _COLUMNS: tuple[tuple[str, ColumnType], ...] = (
     ("mrr", "double"),
     ("revenue_at_risk", "double"),
     *((f"reason_{i}", "string") for i in range(1, REASONS + 1)),
+    ("predicted_days_to_churn", "double"),
 )
 
 
@@ -202,12 +208,17 @@ def score_accounts(
     frame = compute_features(warehouse, everyone, [*specs, _MRR]).to_pandas()
     mrr_all = frame.pop(_MRR.name).to_numpy(dtype=float)
     parts, drift = [], []
+    days_by_label: dict[str, pd.Series | None] = {}
     for name, found in loaded.items():
         model: TrainedModel = found.model
         say(f"scoring {name} ({found.card.version})")
         rows = frame["account_id"].isin(populations[name].column("account_id").to_pylist())
         mine = frame.loc[rows.to_numpy()].reset_index(drop=True)
-        parts.append(_score(model, found, mine, mrr_all[rows.to_numpy()], tiers))
+        part = _score(model, found, mine, mrr_all[rows.to_numpy()], tiers)
+        part["predicted_days_to_churn"] = _days_to_churn(
+            warehouse, found, cutoff, part["account_id"], days_by_label
+        )
+        parts.append(part)
         profile = found.card.extra.get("drift")
         if profile and len(mine):
             table = psi(DriftProfile.from_dict(profile), mine)
@@ -235,6 +246,29 @@ def _population(warehouse: Warehouse, found: LoadedModel, cutoff: dt.datetime) -
     if not saved:
         return accounts_at(warehouse, [cutoff])
     return accounts_at_risk(warehouse, LabelSpec.from_dict(saved), cutoff)
+
+
+def _days_to_churn(
+    warehouse: Warehouse,
+    found: LoadedModel,
+    cutoff: dt.datetime,
+    account_ids: pd.Series,
+    cache: dict[str, pd.Series | None],
+) -> np.ndarray:
+    """Median days to churn of each account, from the survival of the model's churn label."""
+    model: TrainedModel = found.model
+    saved = found.card.label_spec
+    if not saved or model.task != "binary" or not model.target.startswith("churn"):
+        return np.full(len(account_ids), np.nan)
+    spec = LabelSpec.from_dict(saved)
+    key = repr(spec)  # two horizons of one label share their durations
+    if key not in cache:
+        cache[key] = predicted_days_to_churn(warehouse, spec, cutoff)
+    days = cache[key]
+    if days is None:
+        return np.full(len(account_ids), np.nan)
+    found_days: np.ndarray = account_ids.map(days).to_numpy(dtype=float)
+    return found_days
 
 
 def _feature_specs(loaded: Mapping[str, LoadedModel]) -> list[FeatureSpec]:
@@ -315,6 +349,7 @@ def _write(
     warehouse: Warehouse, scores: pd.DataFrame, cutoff: dt.datetime, targets: list[str]
 ) -> None:
     warehouse.create_table(RISK_SCORES_TABLE, list(_COLUMNS))
+    _add_missing_columns(warehouse)
     arrow = pa.Table.from_pandas(scores.loc[:, [c for c, _ in _COLUMNS]], preserve_index=False)
     same_run = exp.and_(
         exp.column("scored_at").eq(instant(cutoff, warehouse.dialect)),
@@ -323,3 +358,19 @@ def _write(
     with warehouse.transaction():
         warehouse.execute(exp.delete(RISK_SCORES_TABLE, where=same_run))
         warehouse.append(RISK_SCORES_TABLE, arrow)
+
+
+def _add_missing_columns(warehouse: Warehouse) -> None:
+    """Columns added to ``risk_scores`` since a project first scored are added to its table."""
+    present = set(warehouse.query(exp.select("*").from_(RISK_SCORES_TABLE).limit(0)).column_names)
+    for column, kind in _COLUMNS:
+        if column not in present:
+            definition = exp.ColumnDef(
+                this=exp.to_identifier(column, quoted=True),
+                kind=exp.DataType.build(
+                    sql_type(kind, warehouse.dialect), dialect=warehouse.dialect
+                ),
+            )
+            warehouse.execute(
+                exp.Alter(this=exp.to_table(RISK_SCORES_TABLE), kind="TABLE", actions=[definition])
+            )

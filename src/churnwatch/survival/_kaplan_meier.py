@@ -69,9 +69,11 @@ class LogRankResult:
             if self.p_value < alpha
             else f"no evidence the groups differ (p >= {alpha:g})"
         )
+        # A p-value below the smallest double is computed as 0: say so, not "p = 0".
+        shown = f"p = {self.p_value:.3g}" if self.p_value > 0 else "p < 1e-300"
         return (
             f"log-rank test: chi2 = {self.statistic:.2f} ({self.degrees_of_freedom} df), "
-            f"p = {self.p_value:.3g}: {verdict}"
+            f"{shown}: {verdict}"
         )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "health_section",
     "kpi_section",
     "model_section",
+    "segment_section",
     "survival_section",
 ]
 
@@ -228,3 +229,32 @@ def survival_section(
         return section
     section.figures.append(hazard_ratio_figure(cox))
     return section
+
+
+def segment_section(warehouse: Warehouse, settings: Settings, as_of: dt.datetime) -> Section:
+    """Behavioural segments on the PCA map, with their profiles, churn and revenue."""
+    from churnwatch.segments import segment_accounts, segment_profile_bars, segment_scatter
+
+    found = segment_accounts(warehouse, settings, as_of=as_of)
+    section = Section(
+        "segments",
+        "Segments",
+        f"{found.k} segments of current customers (Gaussian mixture, the number chosen by BIC), "
+        "named from how each differs from the population. " + " ".join(found.notes),
+    )
+    section.figures.append(segment_scatter(found))
+    section.figures.append(segment_profile_bars(found))
+    shown = [c for c in _SEGMENT_COLUMNS if c in found.profiles.columns]
+    section.tables.append(("Segment profiles", found.profiles.loc[:, shown]))
+    return section
+
+
+_SEGMENT_COLUMNS = (
+    "segment",
+    "accounts",
+    "share",
+    "churn_rate",
+    "churn_examples",
+    "mrr_total",
+    "mrr_mean",
+)

@@ -18,6 +18,7 @@ from churnwatch.report._sections import (
     health_section,
     kpi_section,
     model_section,
+    segment_section,
     survival_section,
 )
 from churnwatch.warehouse import Warehouse
@@ -85,6 +86,7 @@ def write_report(
             lambda: cohort_section(warehouse, settings, moment),
         ),
         ("survival", "Survival", lambda: survival_section(warehouse, settings, moment, by)),
+        ("segments", "Segments", lambda: segment_section(warehouse, settings, moment)),
         ("health", "Health score", lambda: health_section(warehouse, settings, moment)),
         ("model", "Model quality", lambda: model_section(registry)),
     ]

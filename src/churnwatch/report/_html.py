@@ -83,7 +83,7 @@ def _section(section: Section) -> str:
     if section.cards:
         parts.append('<div class="cards">' + "".join(_card(c) for c in section.cards) + "</div>")
     for figure in section.figures:
-        figure.update_layout(template="plotly_white", margin={"l": 60, "r": 30, "t": 60, "b": 50})
+        figure.update_layout(template="plotly_white")
         parts.append(
             '<div class="figure">'
             + figure.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True})

@@ -177,7 +177,8 @@ SIM = Settings.model_validate({"data": {"observation_end": "2024-12-31"}})
 def test_default_score_on_the_simulator(warehouse: Warehouse) -> None:
     result = account_health(warehouse, SIM, as_of=dt.date(2024, 11, 30))
     scores = result.scores
-    assert len(result.components) == 5 and not result.notes
+    assert len(result.components) == 5
+    assert not result.notes
     assert scores["account_id"].is_unique
     assert scores["health_score"].between(0, 100).all()
     assert set(scores["health_tier"]) <= {"Thriving", "Healthy", "At-risk", "Critical"}

@@ -16,8 +16,10 @@ so callers (and the CLI, which turns them into one readable line and exit code
     ├── StrictLoadError      a --strict load met a bad row and loaded nothing
     ├── SimulationError      simulator parameters are out of range
     ├── ModelError           a model cannot be trained, found, loaded or applied
-    └── AnalysisError        a retention analysis (survival, cohorts, segments, health)
-                             cannot be computed from the data or settings given
+    ├── AnalysisError        a retention analysis (survival, cohorts, segments, health)
+    │                        cannot be computed from the data or settings given
+    ├── StoreError           the operational store cannot be opened or is too new
+    └── TrackerError         a snapshot cannot be tracked (bad rows, a date out of order)
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ __all__ = [
     "ModelError",
     "SimulationError",
     "SourceError",
+    "StoreError",
     "StrictLoadError",
+    "TrackerError",
     "WarehouseError",
 ]
 
@@ -106,4 +110,20 @@ class AnalysisError(ChurnwatchError):
     Raised, for example, when survival is asked by an attribute the accounts do
     not have, when a cohort table has no account, or when a health component
     names a metric that is not in the frame.
+    """
+
+
+class StoreError(ChurnwatchError):
+    """The operational store cannot be opened, reached or migrated.
+
+    Raised, for example, for an invalid ``[store] url``, a server that does
+    not answer, or a database of a newer schema version than this code knows.
+    """
+
+
+class TrackerError(ChurnwatchError):
+    """A snapshot cannot be tracked as given.
+
+    Raised, for example, for a snapshot with repeated (account, product)
+    rows or missing columns, or one dated before the last date tracked.
     """

@@ -93,7 +93,8 @@ def test_subscription_durations_by_hand(warehouse: Warehouse) -> None:
         ("d", 92.0, 0),
         ("g", 49.0, 1),
     ]
-    assert first.observation_end is not None and first.observation_end.source == "given"
+    assert first.observation_end is not None
+    assert first.observation_end.source == "given"
     every = subscription_durations(
         warehouse, grace_days=7, observation_end="2024-06-01", periods="all"
     )

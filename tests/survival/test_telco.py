@@ -82,7 +82,8 @@ def test_kaplan_meier_overall_equals_lifelines(telco: Warehouse, csv: pd.DataFra
     assert (row["accounts"], row["churned"]) == (7_043, 1_869)
     # Telco's curve stays above one half: no median, and it says for how long.
     assert np.isinf(reference.median_survival_time_)
-    assert not row["median_reached"] and np.isnan(row["median_days"])
+    assert not row["median_reached"]
+    assert np.isnan(row["median_days"])
     assert row["followed_days"] == 72 * DAYS_PER_MONTH
     assert analysis.overall.median_text().startswith("more than 2191.5 days")
 
@@ -104,7 +105,8 @@ def test_kaplan_meier_by_contract_equals_lifelines(telco: Warehouse, csv: pd.Dat
                 np.array([median, bounds.iloc[0, 0], bounds.iloc[0, 1]]),
             )
         else:
-            assert not row["median_reached"] and np.isnan(row["median_days"])
+            assert not row["median_reached"]
+            assert np.isnan(row["median_days"])
     month_to_month = curves.medians.set_index("group").loc["Month-to-month"]
     assert month_to_month["median_reached"]  # 1,655 of 3,875 churned: the median is reached
 
@@ -125,7 +127,8 @@ def test_retention_at_days_equals_lifelines(telco: Warehouse, csv: pd.DataFrame)
 def test_log_rank_p_values_equal_lifelines(telco: Warehouse, csv: pd.DataFrame) -> None:
     for by, column in (("plan", "Contract"), ("InternetService", "InternetService")):
         analysis = analyze_survival(telco, Settings(), by=by)
-        assert analysis.by_group is not None and analysis.by_group.logrank is not None
+        assert analysis.by_group is not None
+        assert analysis.by_group.logrank is not None
         ours = analysis.by_group.logrank
         reference = multivariate_logrank_test(csv["tenure"], csv[column], csv["E"])
         close(np.array([ours.p_value]), np.array([reference.p_value]))
@@ -150,8 +153,12 @@ def cox_frames(telco: Warehouse, csv: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     ]
     dummies = pd.get_dummies(csv["Contract"], prefix="plan", drop_first=True).astype(float)
     reference = pd.concat(
-        [csv[["tenure", "E"]], csv[["MonthlyCharges"]].rename(columns={"MonthlyCharges": "mrr"})]
-        + [csv["SeniorCitizen"].astype(float).rename("SeniorCitizen_1"), dummies],
+        [
+            csv[["tenure", "E"]],
+            csv[["MonthlyCharges"]].rename(columns={"MonthlyCharges": "mrr"}),
+            csv["SeniorCitizen"].astype(float).rename("SeniorCitizen_1"),
+            dummies,
+        ],
         axis=1,
     )
     return ours, reference
@@ -173,7 +180,8 @@ def test_cox_equals_lifelines(telco: Warehouse, csv: pd.DataFrame) -> None:
         "SeniorCitizen: text, one-hot encoded against '0' (1 columns)",
         "plan: text, one-hot encoded against 'Month-to-month' (2 columns)",
     ]
-    assert ours.churned == 1_869 and ours.accounts == 7_043
+    assert ours.churned == 1_869
+    assert ours.accounts == 7_043
     close(np.array([ours.concordance]), np.array([reference.concordance_index_]))
     # The proportional-hazards test per covariate is lifelines' (rank time transform).
     # Its ranks are a running count of events in row order, so tied durations rank

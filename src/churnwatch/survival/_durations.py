@@ -77,9 +77,10 @@ class Durations:
     frame : pandas.DataFrame
         ``account_id``, ``period`` (1 for an account's first active period),
         ``started_at`` (UTC; null on the snapshot basis), ``duration_days``
-        (>= 0), ``event_observed`` (1 churned, 0 censored), and one column per
-        attribute attached with :func:`with_attribute`; sorted by account and
-        period.
+        (>= 0), ``event_observed`` (1 churned, 0 censored), ``active_at_end``
+        (still running at the observation end: the accounts there is a time
+        to churn to predict for), and one column per attribute attached with
+        :func:`with_attribute`; sorted by account and period.
     basis : {"subscription", "activity", "snapshot"}
         How durations were derived.
     observation_end : ObservationEnd or None
@@ -127,6 +128,7 @@ def _frame(
     duration_days: np.ndarray,
     event: np.ndarray,
     periods: Periods,
+    active: np.ndarray,
 ) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
@@ -134,6 +136,7 @@ def _frame(
             "started_us": started_us,
             "duration_days": duration_days,
             "event_observed": event.astype(np.int64),
+            "active_at_end": active.astype(bool),
         }
     )
     # Row order of the warehouse's answer is arbitrary: sort so that the
@@ -216,7 +219,8 @@ def subscription_durations(
     # could still continue a period that ended less than grace_days before the end.
     event = ended + grace_days * _DAY_US <= end_us
     stopped = np.minimum(ended, end_us)
-    frame = _frame(raw.column("account_id"), started, (stopped - started) / _DAY_US, event, periods)
+    days = (stopped - started) / _DAY_US
+    frame = _frame(raw.column("account_id"), started, days, event, periods, ended > end_us)
     definition = (
         f"the end of an active subscription period (renewals within {grace_days} days "
         f"continue it), observed until {end.at:%Y-%m-%d}"
@@ -311,7 +315,8 @@ def activity_durations(
     end_us = _end_us(end.at)
     lapsed_us = _micros(lapsed.fill_null(pa.scalar(end.at, _TIME)))
     stopped = np.where(event, lapsed_us + inactivity_days * _DAY_US, end_us)
-    frame = _frame(raw.column("account_id"), started, (stopped - started) / _DAY_US, event, "all")
+    days = (stopped - started) / _DAY_US
+    frame = _frame(raw.column("account_id"), started, days, event, "all", ~event)
     definition = (
         f"{inactivity_days} days without an event"
         + (f" of type {', '.join(spec.event_types)}" if spec.event_types else "")
@@ -350,7 +355,8 @@ def snapshot_durations(warehouse: Warehouse) -> Durations:
     # Booleans come back as 0/1 integers from MySQL.
     churned = raw.column("churned").cast(pa.int64())
     event = np.asarray(churned.to_numpy(zero_copy_only=False), dtype=np.int64) != 0
-    frame = _frame(raw.column("account_id"), np.zeros(len(tenure), np.int64), tenure, event, "all")
+    zeros = np.zeros(len(tenure), np.int64)
+    frame = _frame(raw.column("account_id"), zeros, tenure, event, "all", ~event)
     frame["started_at"] = pd.NaT
     return Durations(frame, "snapshot", None, "churned (accounts.churned) after tenure_days")
 

@@ -164,8 +164,9 @@ def _time_to_churn(durations: Durations, accounts: Sequence[str] | None) -> Time
     curves = kaplan_meier(durations.durations, durations.event_observed)
     fitter = curves.fitters[curves.groups[0]]
     frame = durations.frame
-    latest = frame.groupby("account_id")["period"].transform("max") == frame["period"]
-    current = frame.loc[latest & (frame["event_observed"] == 0), ["account_id", "duration_days"]]
+    # A period that ended within the grace gap before the end is censored but
+    # not running: its account is not "still active" to predict for.
+    current = frame.loc[frame["active_at_end"], ["account_id", "duration_days"]]
     if accounts is not None:
         current = current.loc[current["account_id"].isin([str(a) for a in accounts])]
     tenure = current["duration_days"].to_numpy(dtype=float)

@@ -432,6 +432,53 @@ class NotifySettings(_Model):
     smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
     webhook_url: str | None = Field(default=None, description="URL receiving JSON webhooks.")
     timeout_s: float = Field(default=10.0, gt=0, description="Time limit of one delivery.")
+    file_path: str = Field(
+        default="notifications.jsonl",
+        description="File the 'file' channel appends JSON lines to (relative to the project).",
+    )
+    email_from: str = Field(
+        default="churnwatch@localhost", description="Sender address of e-mail notifications."
+    )
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS."
+    )
+    smtp_username: str | None = Field(
+        default=None, description="Log in to the SMTP server as this user (unset: no login)."
+    )
+    smtp_password_env: str = Field(
+        default="CHURNWATCH_SMTP_PASSWORD",
+        description="Environment variable holding the SMTP password (never the password).",
+    )
+    webhook_secret_env: str = Field(
+        default="CHURNWATCH_WEBHOOK_SECRET",
+        description="Environment variable holding the webhook signing secret (never the "
+        "secret itself).",
+    )
+    max_attempts_count: int = Field(
+        default=8, ge=1, description="Delivery attempts before a notification is marked dead."
+    )
+    backoff_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Wait after a first failed delivery; doubles after each further one "
+        "(a longer Retry-After from the provider wins).",
+    )
+    max_backoff_s: float = Field(
+        default=21600.0, ge=0, description="Longest wait between two delivery attempts."
+    )
+    lease_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A notification left 'sending' this long (the dispatcher stopped) is "
+        "retried; must exceed the time a batch takes.",
+    )
+    batch_rows: int = Field(
+        default=10, ge=1, description="Notifications claimed and delivered at a time."
+    )
+    digest: bool = Field(
+        default=False,
+        description="Also send each CSM a daily digest of their accounts still at risk.",
+    )
 
 
 class Settings(_Model):

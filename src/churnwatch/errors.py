@@ -18,6 +18,7 @@ so callers (and the CLI, which turns them into one readable line and exit code
     ├── ModelError           a model cannot be trained, found, loaded or applied
     ├── AnalysisError        a retention analysis (survival, cohorts, segments, health)
     │                        cannot be computed from the data or settings given
+    ├── DeliveryError        a notification could not be delivered by its channel
     ├── StoreError           the operational store cannot be opened or is too new
     └── TrackerError         a snapshot cannot be tracked (bad rows, a date out of order)
 """
@@ -28,6 +29,7 @@ __all__ = [
     "AnalysisError",
     "ChurnwatchError",
     "ConfigError",
+    "DeliveryError",
     "FeatureError",
     "LabelError",
     "MappingError",
@@ -111,6 +113,29 @@ class AnalysisError(ChurnwatchError):
     not have, when a cohort table has no account, or when a health component
     names a metric that is not in the frame.
     """
+
+
+class DeliveryError(ChurnwatchError):
+    """A notification could not be delivered by its channel.
+
+    Parameters
+    ----------
+    message : str
+        What failed, where, and what to do.
+    permanent : bool
+        True when retrying cannot help (an unknown recipient, a refused
+        address, a 4xx answer): the outbox marks the row dead at once.
+    retry_after_s : float or None
+        The provider's own wait before a retry (HTTP ``Retry-After``), which
+        the outbox honours when it is longer than its backoff.
+    """
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after_s = retry_after_s
 
 
 class StoreError(ChurnwatchError):

@@ -300,18 +300,21 @@ class SegmentModel:
 
     def predict(self, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
         """Segment id of each row (in the frame's own order)."""
-        component = self.mixture_.predict(self.scaled(frame))
+        scaled = self.scaled(frame)  # checks the model is fitted first
+        component = self.mixture_.predict(scaled)
         segment: npt.NDArray[np.int64] = self.segment_of_[component]
         return segment
 
     def predict_proba(self, frame: pd.DataFrame) -> _FloatArray:
         """Probability of each row's assigned segment."""
-        proba: _FloatArray = self.mixture_.predict_proba(self.scaled(frame)).max(axis=1)
+        scaled = self.scaled(frame)
+        proba: _FloatArray = self.mixture_.predict_proba(scaled).max(axis=1)
         return proba
 
     def project(self, frame: pd.DataFrame) -> _FloatArray:
         """The rows on the first two principal components of the scaled features."""
-        projected: _FloatArray = self.pca_.transform(self.scaled(frame))
+        scaled = self.scaled(frame)
+        projected: _FloatArray = self.pca_.transform(scaled)
         return projected
 
 

@@ -492,5 +492,6 @@ def with_attribute(warehouse: Warehouse, durations: Durations, name: str) -> Dur
         )
     lookup = dict(zip(raw["account_id"].astype(str), raw["value"].astype(str), strict=True))
     frame = durations.frame.copy()
-    frame[name] = frame["account_id"].map(lookup).fillna(_MISSING).astype(str)
+    # Categorical: a million accounts group by their codes, not by hashing text.
+    frame[name] = frame["account_id"].map(lookup).fillna(_MISSING).astype("category")
     return replace(durations, frame=frame)

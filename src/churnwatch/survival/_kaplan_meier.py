@@ -201,14 +201,10 @@ def kaplan_meier(
         )
     events = np.ones(n) if event_observed is None else _as_array(event_observed, "event_observed")
     counts = np.ones(n) if weights is None else _as_array(weights, "weights")
-    labels = (
-        np.full(n, ALL, dtype=object)
-        if groups is None
-        else np.asarray(pd.Series(groups).astype(str), dtype=object)
-    )
-    if not (len(events) == len(counts) == len(labels) == n):
+    codes, names = _group_codes(groups, n)
+    if not (len(events) == len(counts) == len(codes) == n):
         raise AnalysisError(
-            f"durations ({n}), event_observed ({len(events)}), groups ({len(labels)}) and "
+            f"durations ({n}), event_observed ({len(events)}), groups ({len(codes)}) and "
             f"weights ({len(counts)}) must have one value per account"
         )
     if not np.isin(events, (0, 1)).all():
@@ -222,16 +218,19 @@ def kaplan_meier(
         )
     if not 0 < alpha < 1:
         raise AnalysisError(f"alpha must be between 0 and 1, not {alpha}")
+    # Grouping integer codes rather than labels: a million strings cost more
+    # to hash than the whole fit.
     collapsed = (
-        pd.DataFrame({"group": labels, "duration": durations_, "event": events, "n": counts})
-        .groupby(["group", "duration", "event"], sort=True)["n"]
+        pd.DataFrame({"code": codes, "duration": durations_, "event": events, "n": counts})
+        .groupby(["code", "duration", "event"], sort=True)["n"]
         .sum()
         .reset_index()
     )
+    collapsed["group"] = np.asarray(names, dtype=object)[collapsed["code"].to_numpy()]
     fitters: dict[str, KaplanMeierFitter] = {}
     survival, medians, retention = [], [], []
-    for name, part in collapsed.groupby("group", sort=True):
-        label = str(name)
+    for _, part in collapsed.groupby("code", sort=True):
+        label = str(part["group"].iloc[0])
         fitter = KaplanMeierFitter(alpha=alpha, label=label).fit(
             part["duration"], part["event"], weights=part["n"]
         )
@@ -251,6 +250,30 @@ def kaplan_meier(
         alpha=alpha,
         fitters=fitters,
     )
+
+
+def _group_codes(
+    groups: Sequence[object] | np.ndarray | pd.Series | None, n: int
+) -> tuple[np.ndarray, list[str]]:
+    """An integer code per row and the group names, sorted by name."""
+    if groups is None:
+        return np.zeros(n, np.int64), [ALL]
+    series = pd.Series(groups)
+    if not isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype("category")
+    if series.isna().any():
+        raise AnalysisError("groups hold missing values; label them (e.g. '(missing)') first")
+    raw = series.cat.codes.to_numpy(dtype=np.int64)
+    # Used categories by counting (cheaper than remove_unused_categories' unique).
+    used = np.flatnonzero(np.bincount(raw, minlength=len(series.cat.categories)))
+    names = [str(name) for name in series.cat.categories[used]]
+    if len(set(names)) < len(names):
+        raise AnalysisError("two groups have the same name once written as text")
+    order = np.argsort(np.asarray(names, dtype=object), kind="stable")
+    # Codes renumbered so that groups come in the order of their names.
+    rank = np.full(len(series.cat.categories), -1, np.int64)
+    rank[used[order]] = np.arange(len(used))
+    return rank[raw], [names[i] for i in order]
 
 
 def _survival_table(label: str, fitter: KaplanMeierFitter) -> pd.DataFrame:

@@ -595,6 +595,7 @@ def _print_problems(problems: list[dict[str, object]]) -> None:
 from churnwatch import (  # noqa: E402
     _cli_cohorts,  # noqa: F401
     _cli_models,  # noqa: F401
+    _cli_notify,  # noqa: F401
     _cli_report,  # noqa: F401
     _cli_retention,  # noqa: F401
     _cli_segments,  # noqa: F401

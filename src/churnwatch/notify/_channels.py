@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import IO, Protocol
 
 import httpx
 
@@ -116,7 +116,7 @@ class ConsoleChannel:
     'Account turned the product off — Acme'
     """
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream
 
     def deliver(self, note: Notification) -> str | None:

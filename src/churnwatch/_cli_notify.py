@@ -176,8 +176,9 @@ def dispatch_command(
                 close = getattr(channel, "close", None)
                 if close is not None:
                     close()
-    table = RichTable("sent", "retrying", "dead", "lost lease", title="notifications")
-    table.add_row(str(report.sent), str(report.retrying), str(report.dead), str(report.lost_lease))
+    table = RichTable("sent", "retrying", "dead", "deferred", "lost lease", title="notifications")
+    counts = (report.sent, report.retrying, report.dead, report.deferred, report.lost_lease)
+    table.add_row(*[str(count) for count in counts])
     console.print(table)
     for line in report.errors:
         errors.print(f"[yellow]failed:[/] {escape(line)}", soft_wrap=True)

@@ -213,3 +213,19 @@ def test_one_digest_per_csm_once_a_day_without_holdout(store: Store, tmp_path: P
     with store.engine.connect() as connection:
         kinds = connection.execute(sa.select(OUTBOX.c.kind, OUTBOX.c.status)).all()
     assert sorted(kinds) == [("digest", "sent"), ("digest", "sent")]
+
+
+def test_a_follow_up_of_a_risk_alert_speaks_of_risk() -> None:
+    message = Notification(
+        1,
+        "k",
+        "file",
+        "followup",
+        "second",
+        "c1",
+        {"name": "Acme", "source": "risk", "risk_score": 0.41, "days_since_churn": 2},
+    )
+    assert render_subject(message) == "Follow-up: churn risk still high — Acme"
+    facts = dict(message.facts())
+    assert (facts["Churn risk"], facts["Days since alert"]) == ("41%", "2")
+    assert "Days since churn" not in facts

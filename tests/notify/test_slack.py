@@ -288,3 +288,24 @@ def test_wrong_secret_timestamp_or_garbage_fails(
     assert not verify_slack_signature(
         secret, timestamp=timestamp, body=body, signature=signature, now=1700000000
     )
+
+
+def test_after_a_429_the_rest_of_the_batch_waits_untried(store: Store, slack: SlackServer) -> None:
+    keys = queue(store, 3, channel="slack", csm="c2")
+    slack.fail_next("conversations.open", Failure(429, retry_after="120"))
+    slack_channel = channel(slack)
+    report = dispatch(store, {"slack": slack_channel}, now=T0, policy=POLICY)
+    assert (report.claimed, report.retrying, report.deferred, report.sent) == (3, 1, 2, 0)
+    assert slack.calls == ["conversations.open"]  # Slack was not called again
+    rows = outbox_rows(store)
+    retry_at = T0 + dt.timedelta(seconds=120)
+    assert [(rows[k]["status"], rows[k]["attempts"]) for k in keys] == [
+        ("failed", 1),
+        ("pending", 0),  # put back: the claim does not count as an attempt
+        ("pending", 0),
+    ]
+    assert {rows[k]["next_attempt_at"] for k in keys} == {retry_at}
+    assert dispatch(store, {"slack": slack_channel}, now=retry_at, policy=POLICY).sent == 3
+    rows = outbox_rows(store)
+    assert [rows[k]["attempts"] for k in keys] == [2, 1, 1]
+    assert len(slack.posted) == 3

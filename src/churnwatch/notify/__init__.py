@@ -52,6 +52,7 @@ from churnwatch.notify._dispatch import (
     due_notifications,
     record_failure,
     record_sent,
+    release,
 )
 from churnwatch.notify._message import (
     KIND_TITLES,
@@ -91,6 +92,7 @@ __all__ = [
     "queue_digests",
     "record_failure",
     "record_sent",
+    "release",
     "render_subject",
     "render_text",
     "sign_webhook",

@@ -31,7 +31,10 @@ window is the single update after ``chat.postMessage`` returns.
 
 **Backoff.** After failed attempt *n* the row waits
 ``min(backoff_s · 2^(n-1), max_backoff_s)``, or the provider's
-``Retry-After`` if that is longer.
+``Retry-After`` if that is longer. A channel that answered ``Retry-After``
+gets nothing more in the same run: the rest of its batch is put back
+untried (:func:`release`, the claim not counted as an attempt), due when the
+provider said.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ __all__ = [
     "due_notifications",
     "record_failure",
     "record_sent",
+    "release",
 ]
 
 # Statuses a due row can have; 'sending' is due again only once its lease has passed.
@@ -132,6 +136,8 @@ class DispatchReport:
     lost_lease : int
         Delivered or failed after the row's lease had passed and another
         dispatcher had claimed it; this run's result was not recorded.
+    deferred : int
+        Put back untried because their channel asked to wait (Retry-After).
     errors : list of str
         The first errors met, for the operator.
     """
@@ -141,6 +147,7 @@ class DispatchReport:
     retrying: int = 0
     dead: int = 0
     lost_lease: int = 0
+    deferred: int = 0
     errors: list[str] = dataclasses.field(default_factory=list)
 
     def note_error(self, note: Notification, message: str) -> None:
@@ -372,15 +379,49 @@ def dispatch(
         return fixed if fixed is not None else dt.datetime.now(dt.UTC)
 
     report = DispatchReport()
+    # A channel that answered Retry-After (Slack's rate limit is per workspace) is
+    # left alone for the rest of the run: its later rows are put back untried.
+    paused: dict[str, dt.datetime] = {}
     while limit is None or report.claimed < limit:
         remaining = None if limit is None else limit - report.claimed
-        batch = claim_due(store, now=clock(), policy=policy, channels=channels, limit=remaining)
+        active = [name for name in channels if paused.get(name, clock()) <= clock()]
+        if not active:
+            break
+        batch = claim_due(store, now=clock(), policy=policy, channels=active, limit=remaining)
         if not batch:
             break
         report.claimed += len(batch)
         for note in batch:
-            _deliver_one(store, channels[note.channel], note, clock, policy, report)
+            until = paused.get(note.channel)
+            if until is not None and until > clock():
+                if release(store, note, until=until):
+                    report.deferred += 1
+                continue
+            retry_at = _deliver_one(store, channels[note.channel], note, clock, policy, report)
+            if retry_at is not None:
+                paused[note.channel] = retry_at
     return report
+
+
+def release(store: Store, note: Notification, *, until: dt.datetime) -> bool:
+    """Put a claimed row back untried, due again at ``until`` (its claim is not counted).
+
+    Returns
+    -------
+    bool
+        False when the lease was lost meanwhile.
+    """
+    with store.transaction() as connection:
+        done = connection.execute(
+            OUTBOX.update()
+            .where(_still_ours(note))
+            .values(
+                status="failed" if note.attempt > 1 else "pending",
+                attempts=note.attempt - 1,
+                next_attempt_at=until,
+            )
+        )
+    return bool(done.rowcount == 1)
 
 
 def _deliver_one(
@@ -390,7 +431,8 @@ def _deliver_one(
     clock: Callable[[], dt.datetime],
     policy: RetryPolicy,
     report: DispatchReport,
-) -> None:
+) -> dt.datetime | None:
+    """Deliver and record one row; return when its channel asked to be left alone until."""
     try:
         provider_ref = channel.deliver(note)
     except DeliveryError as exc:
@@ -404,8 +446,9 @@ def _deliver_one(
             report.sent += 1
         else:
             report.lost_lease += 1
-        return
-    status = record_failure(store, note, now=clock(), error=error, policy=policy)
+        return None
+    now = clock()
+    status = record_failure(store, note, now=now, error=error, policy=policy)
     report.note_error(note, str(error))
     if status == "dead":
         report.dead += 1
@@ -413,3 +456,6 @@ def _deliver_one(
         report.retrying += 1
     else:
         report.lost_lease += 1
+    if error.retry_after_s is None:
+        return None
+    return now + dt.timedelta(seconds=error.retry_after_s)

@@ -36,6 +36,11 @@ KIND_TITLES: dict[str, str] = {
     "digest": "Your accounts at risk today",
 }
 
+# Follow-ups of an episode a risk alert opened: the account has not turned anything off.
+_RISK_TITLES: dict[str, str] = {
+    "followup": "Follow-up: churn risk still high",
+    "final": "Final reminder: churn risk still high",
+}
 _TOP_REASONS = 3
 
 
@@ -86,8 +91,21 @@ class Notification:
     attempt: int = 0
 
     @property
+    def from_risk(self) -> bool:
+        """Whether the episode was opened by a risk alert rather than a churn."""
+        return self.kind == "risk_alert" or self.payload.get("source") == "risk"
+
+    @property
     def title(self) -> str:
-        """The headline of the message's kind."""
+        """The headline of the message's kind.
+
+        Examples
+        --------
+        >>> Notification(1, "k", "file", "final", "final", None, {"source": "risk"}).title
+        'Final reminder: churn risk still high'
+        """
+        if self.from_risk and self.kind in _RISK_TITLES:
+            return _RISK_TITLES[self.kind]
         return KIND_TITLES.get(self.kind, "Churnwatch notification")
 
     @property
@@ -131,9 +149,10 @@ class Notification:
             ("Account", self.account_label),
             ("Revenue at risk", format_amount(payload.get("revenue_at_risk"))),
         ]
-        if self.kind == "risk_alert":
-            score = payload.get("risk_score")
-            facts.append(("Churn risk", _percent(score)))
+        if self.from_risk:
+            facts.append(("Churn risk", _percent(payload.get("risk_score"))))
+            if self.kind != "risk_alert":
+                facts.append(("Days since alert", _days(payload.get("days_since_churn"))))
         else:
             facts.append(("Days since churn", _days(payload.get("days_since_churn"))))
         for label, key in (("Revenue", "revenue"), ("GMV", "gmv")):

@@ -102,6 +102,8 @@ def period_index(when: exp.Expr, grain: Grain, dialect: str) -> exp.Expr:
     >>> period_index(exp.column("t"), "month", "postgres").sql("postgres")
     'CAST(EXTRACT(YEAR FROM t) * 12 + EXTRACT(MONTH FROM t) - 1 AS BIGINT)'
     """
+    if dialect == "duckdb":
+        return _duckdb_period_index(when, grain)
     if grain == "month":
         year = exp.Extract(this=exp.var("YEAR"), expression=when)
         month = exp.Extract(this=exp.var("MONTH"), expression=when.copy())
@@ -119,6 +121,39 @@ def period_index(when: exp.Expr, grain: Grain, dialect: str) -> exp.Expr:
                 expression=exp.Literal.number(f"{_SECONDS_PER_WEEK}.0E0"),
             )
         )
+    return exp.cast(value, "BIGINT")
+
+
+def _duckdb_period_index(when: exp.Expr, grain: Grain) -> exp.Expr:
+    """:func:`period_index` on DuckDB, without its time-zone calendar.
+
+    DuckDB reads the fields of a TIMESTAMPTZ through ICU's calendar, about
+    ten times slower than those of a plain TIMESTAMP (31 s against 3 s for
+    10M events on the development machine). The instant's microseconds since
+    the epoch, taken as a zone-less TIMESTAMP, are its UTC wall time, and
+    reading them needs no calendar; weeks need no fields at all.
+
+    Examples
+    --------
+    >>> _duckdb_period_index(exp.column("t"), "week").sql("duckdb")
+    'CAST(FLOOR((EPOCH_US(t) - 345600000000) / 604800000000.0) AS BIGINT)'
+    """
+    micros = exp.Anonymous(this="EPOCH_US", expressions=[when])
+    if grain == "week":
+        anchor = int((_WEEK_ANCHOR - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).total_seconds())
+        since = exp.Sub(this=micros, expression=exp.Literal.number(anchor * 1_000_000))
+        weeks = exp.Div(
+            this=exp.paren(since, copy=False),
+            expression=exp.Literal.number(f"{_SECONDS_PER_WEEK * 1_000_000}.0"),
+        )
+        return exp.cast(exp.Floor(this=weeks), "BIGINT")
+    wall = exp.Anonymous(this="MAKE_TIMESTAMP", expressions=[micros])
+    year = exp.Extract(this=exp.var("YEAR"), expression=wall)
+    month = exp.Extract(this=exp.var("MONTH"), expression=wall.copy())
+    value = exp.Sub(
+        this=exp.Add(this=exp.Mul(this=year, expression=exp.Literal.number(12)), expression=month),
+        expression=exp.Literal.number(1),
+    )
     return exp.cast(value, "BIGINT")
 
 

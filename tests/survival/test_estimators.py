@@ -41,6 +41,7 @@ def test_public_names_are_pinned() -> None:
         "analyze_survival",
         "conditional_median_remaining",
         "cox_on_features",
+        "cox_time_to_churn",
         "derive_durations",
         "fit_cox",
         "hazard_ratio_figure",

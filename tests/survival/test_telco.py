@@ -30,7 +30,13 @@ from sqlglot import exp
 from churnwatch.config import Settings
 from churnwatch.ingest import ingest
 from churnwatch.ingest.presets import preset_sources
-from churnwatch.survival import analyze_survival, fit_cox, snapshot_durations, with_attribute
+from churnwatch.survival import (
+    analyze_survival,
+    cox_time_to_churn,
+    fit_cox,
+    snapshot_durations,
+    with_attribute,
+)
 from churnwatch.warehouse import Warehouse, connect
 
 SHARED = Path(__file__).parents[2].parent / "shared" / "data" / "telco"
@@ -213,3 +219,26 @@ def test_standardized_penalized_cox_equals_lifelines_on_scaled_columns(
     close(found["coef"].to_numpy(), reference.summary["coef"].to_numpy())
     close(found["se"].to_numpy(), reference.summary["se(coef)"].to_numpy())
     close(found["p_value"].to_numpy(), reference.summary["p"].to_numpy())
+
+
+def test_cox_time_to_churn_equals_lifelines_predict_median(
+    telco: Warehouse, csv: pd.DataFrame
+) -> None:
+    """For customers still there, the median remaining time given their tenure
+    (lifelines' conditional_after) from the canonical tables equals lifelines' on the CSV."""
+    ours_frame, reference_frame = cox_frames(telco, csv)
+    ours = fit_cox(ours_frame, standardize=False, penalizer=0.0)
+    reference = CoxPHFitter().fit(reference_frame, duration_col="tenure", event_col="E")
+    staying = ours_frame.loc[ours_frame["event_observed"] == 0].head(400)
+    found = cox_time_to_churn(ours, staying, conditional_after=staying["duration_days"])
+    rows = csv.set_index("customerID").index.get_indexer(staying["account_id"])
+    covariates = reference_frame.iloc[rows].drop(columns=["tenure", "E"])
+    expected = reference.predict_median(
+        covariates, conditional_after=reference_frame["tenure"].iloc[rows].to_numpy()
+    ).to_numpy()
+    reached = np.isfinite(expected)
+    assert reached.any()
+    assert (~reached).any()  # long-tenure customers on long contracts: beyond the data
+    assert found["median_reached"].tolist() == reached.tolist()
+    close(found["predicted_days_to_churn"].to_numpy()[reached] / DAYS_PER_MONTH, expected[reached])
+    assert found["predicted_days_to_churn"][~reached].isna().all()

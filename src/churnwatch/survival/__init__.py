@@ -27,8 +27,10 @@ The pieces:
   proportional-hazards test per covariate and a verdict in words.
 - **Time to churn** (:func:`time_to_churn`): for each account still active,
   the median remaining days given how long it has lasted,
-  ``S(t + u) / S(t) = 0.5``; scoring writes it to ``risk_scores`` as
-  ``predicted_days_to_churn``.
+  ``S(t + u) / S(t) = 0.5`` on the Kaplan-Meier curve; scoring writes it to
+  ``risk_scores`` as ``predicted_days_to_churn``. From a Cox model instead:
+  :func:`cox_time_to_churn` (lifelines' ``predict_median`` with
+  ``conditional_after``).
 
 Everything wraps lifelines (``KaplanMeierFitter``, ``logrank_test``,
 ``multivariate_logrank_test``, ``CoxPHFitter``, ``proportional_hazard_test``)
@@ -67,6 +69,7 @@ from churnwatch.survival._kaplan_meier import LogRankResult, SurvivalCurves, kap
 from churnwatch.survival._time_to_churn import (
     TimeToChurn,
     conditional_median_remaining,
+    cox_time_to_churn,
     predicted_days_to_churn,
     time_to_churn,
 )
@@ -84,6 +87,7 @@ __all__ = [
     "analyze_survival",
     "conditional_median_remaining",
     "cox_on_features",
+    "cox_time_to_churn",
     "derive_durations",
     "fit_cox",
     "hazard_ratio_figure",

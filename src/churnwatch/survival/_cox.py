@@ -102,6 +102,11 @@ class CoxResult:
     penalizer: float
     fitter: CoxPHFitter = field(repr=False)
     scale: pd.DataFrame = field(repr=False)
+    design: _Design = field(repr=False)
+
+    def covariates_of(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """New rows prepared as the fit prepared its own (encoded, filled, scaled)."""
+        return self.design.apply(frame)
 
     @property
     def violations(self) -> list[str]:
@@ -109,9 +114,39 @@ class CoxResult:
         return self.ph_test.loc[~self.ph_test["holds"], "covariate"].tolist()
 
 
-def _prepare(frame: pd.DataFrame, covariates: Sequence[str], notes: list[str]) -> pd.DataFrame:
-    """Numeric, complete, non-constant, non-collinear covariates."""
+@dataclass(frozen=True)
+class _Design:
+    """How a fit turned a frame's columns into its covariates, to do the same to new rows."""
+
+    fills: dict[str, float]
+    levels: dict[str, list[str]]
+    columns: list[str]
+    scale: pd.DataFrame
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        missing = [name for name in [*self.fills, *self.levels] if name not in frame.columns]
+        if missing:
+            raise AnalysisError(f"the frame lacks the covariate(s) {', '.join(missing)}")
+        parts: dict[str, pd.Series] = {}
+        for name, fill in self.fills.items():
+            parts[name] = frame[name].astype(float).fillna(fill)
+        for name, levels in self.levels.items():
+            text = frame[name].astype("string")
+            for level in levels:
+                parts[f"{name}_{level}"] = (text == level).fillna(False).astype(float)
+        table = pd.DataFrame(parts, index=frame.index)[self.columns]
+        if not self.scale.empty:
+            table = (table - self.scale["mean"]) / self.scale["std"]
+        return table
+
+
+def _prepare(
+    frame: pd.DataFrame, covariates: Sequence[str], notes: list[str]
+) -> tuple[pd.DataFrame, dict[str, float], dict[str, list[str]]]:
+    """Numeric, complete, non-constant, non-collinear covariates, and how they were made."""
     prepared: dict[str, pd.Series] = {}
+    fills: dict[str, float] = {}
+    levels: dict[str, list[str]] = {}
     for name in covariates:
         column = frame[name]
         if pd.api.types.is_bool_dtype(column):
@@ -124,16 +159,17 @@ def _prepare(frame: pd.DataFrame, covariates: Sequence[str], notes: list[str]) -
             )
             for dummy in dummies.columns:
                 prepared[str(dummy)] = dummies[dummy].astype(float)
+            levels[name] = [str(dummy)[len(name) + 1 :] for dummy in dummies.columns]
             continue
         values = column.astype(float)
         missing = float(values.isna().mean())
         if missing > MAX_MISSING_SHARE:
             notes.append(f"{name}: dropped, missing for {missing:.0%} of accounts")
             continue
+        fills[name] = float(values.median()) if missing else 0.0
         if missing:
-            median = float(values.median())
-            notes.append(f"{name}: {missing:.1%} missing, filled with the median {median:g}")
-            values = values.fillna(median)
+            notes.append(f"{name}: {missing:.1%} missing, filled with the median {fills[name]:g}")
+            values = values.fillna(fills[name])
         prepared[name] = values
     table = pd.DataFrame(prepared, index=frame.index)
     for name in list(table.columns):
@@ -153,7 +189,7 @@ def _prepare(frame: pd.DataFrame, covariates: Sequence[str], notes: list[str]) -
                     f"{table.columns[twin]} (one signal, unstable estimates)"
                 )
         table = table.iloc[:, kept]
-    return table
+    return table, fills, levels
 
 
 def fit_cox(
@@ -221,7 +257,7 @@ def fit_cox(
             f"{', '.join(str(c) for c in frame.columns)}"
         )
     notes: list[str] = []
-    table = _prepare(frame, covariates, notes)
+    table, fills, levels = _prepare(frame, covariates, notes)
     if table.empty or table.shape[1] == 0:
         raise AnalysisError(
             "no usable covariate (every one was constant, missing or collinear): "
@@ -234,6 +270,13 @@ def fit_cox(
     if standardize:
         scale = pd.DataFrame({"mean": table.mean(), "std": table.std()})
         table = (table - scale["mean"]) / scale["std"]
+    columns = list(table.columns)
+    design = _Design(
+        fills={k: v for k, v in fills.items() if k in columns},
+        levels={k: v for k, v in levels.items() if any(f"{k}_{level}" in columns for level in v)},
+        columns=columns,
+        scale=scale,
+    )
     data = table.assign(_duration=frame[duration_col].astype(float).to_numpy(), _event=events)
     fitter = CoxPHFitter(penalizer=penalizer, alpha=alpha)
     try:
@@ -267,6 +310,7 @@ def fit_cox(
         penalizer=penalizer,
         fitter=fitter,
         scale=scale,
+        design=design,
     )
 
 

@@ -22,6 +22,7 @@ from lifelines import KaplanMeierFitter
 from churnwatch.config import ChurnSettings, DataSettings, Settings
 from churnwatch.errors import AnalysisError
 from churnwatch.labels import LabelSpec
+from churnwatch.survival._cox import CoxResult
 from churnwatch.survival._durations import Basis, Durations, derive_durations
 from churnwatch.survival._kaplan_meier import kaplan_meier
 from churnwatch.warehouse import Warehouse
@@ -29,6 +30,7 @@ from churnwatch.warehouse import Warehouse
 __all__ = [
     "TimeToChurn",
     "conditional_median_remaining",
+    "cox_time_to_churn",
     "predicted_days_to_churn",
     "time_to_churn",
 ]
@@ -96,6 +98,59 @@ def conditional_median_remaining(
     remaining[reached] = times[found[reached]] - tenure[reached]
     more_than = np.where(reached, np.nan, np.maximum(times[-1] - tenure, 0.0))
     return remaining, reached, more_than
+
+
+def cox_time_to_churn(
+    result: CoxResult,
+    frame: pd.DataFrame,
+    *,
+    conditional_after: Sequence[float] | np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Median days to churn of each account from a Cox model and its covariates.
+
+    Parameters
+    ----------
+    result : CoxResult
+        A model from :func:`fit_cox` (or :func:`cox_on_features`).
+    frame : pandas.DataFrame
+        The accounts' covariates, as the columns the model was fitted on;
+        they are prepared the same way (encoded, filled, scaled).
+    conditional_after : array-like, optional
+        Days each account has already lasted on the model's time scale
+        (lifelines' ``conditional_after``): the median is then of the
+        remaining time, given survival so far. For a model from
+        :func:`cox_on_features`, time starts at the cutoff the features were
+        measured at: leave it out for features measured now.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``predicted_days_to_churn`` (null where the model's curve never falls
+        to one half) and ``median_reached``, on ``frame``'s index.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> usage = rng.normal(size=300)
+    >>> days = rng.exponential(100 * np.exp(0.7 * usage))
+    >>> from churnwatch.survival import fit_cox
+    >>> result = fit_cox(pd.DataFrame({"duration_days": days, "event_observed": 1,
+    ...                                "usage": usage}))
+    >>> found = cox_time_to_churn(result, pd.DataFrame({"usage": [-1.0, 1.0]}))
+    >>> bool(found["predicted_days_to_churn"].is_monotonic_increasing)  # more use, longer
+    True
+    """
+    design = result.covariates_of(frame)
+    after = None if conditional_after is None else np.asarray(conditional_after, dtype=float)
+    if after is not None and len(after) != len(frame):
+        raise AnalysisError(f"conditional_after has {len(after)} values for {len(frame)} accounts")
+    medians = result.fitter.predict_median(design, conditional_after=after)
+    values = np.asarray(medians, dtype=float).reshape(-1)
+    reached = np.isfinite(values)
+    return pd.DataFrame(
+        {"predicted_days_to_churn": np.where(reached, values, np.nan), "median_reached": reached},
+        index=frame.index,
+    )
 
 
 def time_to_churn(

@@ -196,3 +196,26 @@ def test_churn_settings_reach_the_durations(project: Path) -> None:
     # Without a grace gap every late renewal starts a new period: first periods are shorter.
     assert tight.frame["duration_days"].sum() <= loose.frame["duration_days"].sum()
     assert "within 0 days" in tight.definition
+
+
+def test_groups_computed_elsewhere_split_the_curves(project: Path) -> None:
+    """Segments (or any grouping by account) are passed in; accounts without one are
+    '(missing)'."""
+    settings, url = open_project(project)
+    with connect(url) as wh:
+        durations = derive_durations(wh, settings, basis="subscription")
+        ids = durations.frame["account_id"].tolist()
+        segments = {
+            account: ("Power users" if i % 3 else "Fading") for i, account in enumerate(ids)
+        }
+        del segments[ids[0]]
+        analysis = analyze_survival(
+            wh, settings, by="segment", groups=segments, basis="subscription"
+        )
+        with pytest.raises(AnalysisError, match="no account has a value of 'segment'"):
+            analyze_survival(wh, settings, by="segment", groups={}, basis="subscription")
+    assert analysis.by_group is not None
+    assert analysis.by_group.groups == ["(missing)", "Fading", "Power users"]
+    counts = analysis.by_group.medians.set_index("group")["accounts"]
+    assert counts["(missing)"] == 1
+    assert counts.sum() == len(ids)

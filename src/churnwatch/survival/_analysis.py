@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +104,7 @@ def analyze_survival(
     settings: Settings,
     *,
     by: str | None = None,
+    groups: Mapping[str, object] | pd.Series | None = None,
     basis: Basis | None = None,
     periods: Periods = "first",
     alpha: float = 0.05,
@@ -120,7 +121,11 @@ def analyze_survival(
         ``[data] observation_end`` define durations and events.
     by : str, optional
         An account attribute: ``plan``, ``region``, ``platform``,
-        ``referral_source`` ... or a key of ``accounts.attributes``.
+        ``referral_source`` ... or a key of ``accounts.attributes``; or the
+        name of ``groups``.
+    groups : mapping or pandas.Series, optional
+        A group per account id computed elsewhere (segments, health tiers),
+        shown under the name ``by`` (default ``"group"``).
     basis : {"subscription", "activity", "snapshot"}, optional
         How durations are derived (see :func:`derive_durations`).
     periods : {"first", "last", "all"}
@@ -153,8 +158,10 @@ def analyze_survival(
     [['all', 20.0], ['free', 10.0], ['pro', nan]]
     """
     durations = derive_durations(warehouse, settings, basis=basis, periods=periods)
+    if groups is not None:
+        by = by or "group"
     if by is not None:
-        durations = with_attribute(warehouse, durations, by)
+        durations = with_attribute(warehouse, durations, by, groups)
     overall = kaplan_meier(
         durations.durations,
         durations.event_observed,

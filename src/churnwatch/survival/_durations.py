@@ -25,6 +25,7 @@ happening after it change no duration.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
@@ -441,7 +442,12 @@ def _default_basis(warehouse: Warehouse, settings: Settings) -> Basis:
     return "subscription" if settings.churn.definition == "subscription" else "activity"
 
 
-def with_attribute(warehouse: Warehouse, durations: Durations, name: str) -> Durations:
+def with_attribute(
+    warehouse: Warehouse,
+    durations: Durations,
+    name: str,
+    values: Mapping[str, object] | pd.Series | None = None,
+) -> Durations:
     """Attach an account attribute (a column of ``accounts`` or a key of its attributes).
 
     Parameters
@@ -454,6 +460,10 @@ def with_attribute(warehouse: Warehouse, durations: Durations, name: str) -> Dur
         ``plan``, ``region``, ``platform``, ``referral_source`` ... or a key of
         ``accounts.attributes`` (e.g. ``InternetService`` of the Telco table).
         Accounts without a value get ``"(missing)"``.
+    values : mapping or pandas.Series, optional
+        Groups computed elsewhere, by account id (such as segment names from
+        :mod:`churnwatch.segments`): attached under ``name`` instead of
+        reading ``accounts``.
 
     Raises
     ------
@@ -472,6 +482,12 @@ def with_attribute(warehouse: Warehouse, durations: Durations, name: str) -> Dur
     """
     if not name.isidentifier():
         raise AnalysisError(f"attribute {name!r}: expected a column or attribute name")
+    if values is not None:
+        given = pd.Series(values, dtype=object).dropna()
+        if given.empty:
+            raise AnalysisError(f"no account has a value of {name!r}")
+        lookup = dict(zip(given.index.astype(str), given.astype(str), strict=True))
+        return _attach(durations, name, lookup)
     if name in _ACCOUNT_ATTRIBUTES:
         value: exp.Expr = exp.cast(exp.column(name, quoted=True), exp.DataType.Type.TEXT)
     elif name in TABLES["accounts"].column_names:
@@ -491,6 +507,10 @@ def with_attribute(warehouse: Warehouse, durations: Durations, name: str) -> Dur
             f"{', '.join(_ACCOUNT_ATTRIBUTES)} or a key of accounts.attributes that is filled"
         )
     lookup = dict(zip(raw["account_id"].astype(str), raw["value"].astype(str), strict=True))
+    return _attach(durations, name, lookup)
+
+
+def _attach(durations: Durations, name: str, lookup: dict[str, str]) -> Durations:
     frame = durations.frame.copy()
     # Categorical: a million accounts group by their codes, not by hashing text.
     frame[name] = frame["account_id"].map(lookup).fillna(_MISSING).astype("category")

@@ -30,7 +30,18 @@ SECTIONS: list[type[BaseModel]] = [
     if name != "sources"
 ]
 # Numbers carry their unit in their name; these suffixes are the units we use.
-UNITS = ("_days", "_hours", "_s", "_mb", "_rows", "_count", "_port", "_seed")
+UNITS = (
+    "_days",
+    "_hours",
+    "_s",
+    "_mb",
+    "_rows",
+    "_count",
+    "_port",
+    "_seed",
+    "_share",
+    "_probability",
+)
 
 EVENTS = {
     "name": "events",

@@ -49,12 +49,14 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from churnwatch._health_settings import HealthComponentEntry, HealthSettings
+from churnwatch._tracker_settings import CadenceStepEntry, StoreSettings, TrackerSettings
 from churnwatch.errors import ConfigError, FeatureError
 from churnwatch.features._spec import MAX_WEEKS, MAX_WINDOW_DAYS, FeatureKind, FeatureSpec
 from churnwatch.schema import TABLES
 
 __all__ = [
     "PROJECT_FILE",
+    "CadenceStepEntry",
     "ChurnSettings",
     "ColumnMapping",
     "DataSettings",
@@ -68,6 +70,8 @@ __all__ = [
     "ProjectSettings",
     "Settings",
     "SourceSpec",
+    "StoreSettings",
+    "TrackerSettings",
     "WarehouseSettings",
     "load_settings",
     "save_settings",
@@ -507,6 +511,12 @@ class Settings(_Model):
     health: HealthSettings = Field(
         default_factory=HealthSettings, description="The customer-health score."
     )
+    store: StoreSettings = Field(
+        default_factory=StoreSettings, description="Where the operational store lives."
+    )
+    tracker: TrackerSettings = Field(
+        default_factory=TrackerSettings, description="The daily adoption tracker."
+    )
     sources: list[SourceSpec] = Field(
         default_factory=list, description="The data sources and their mappings."
     )
@@ -652,6 +662,7 @@ def settings_reference() -> str:
         ("sources.columns.*.lookup", LookupSpec),
         ("features.add", FeatureEntry),
         ("health.components", HealthComponentEntry),
+        ("tracker.cadence", CadenceStepEntry),
     ]
     for section, model in sections:
         lines += [f"## [{section}]", "", (model.__doc__ or "").strip().splitlines()[0], ""]

@@ -158,7 +158,7 @@ def test_a_crash_between_claim_and_record_is_retried_after_the_lease(store: Stor
     assert len(out.read_text().splitlines()) == 1
     # The crashed dispatcher, were it to wake up, cannot overwrite the newer attempt.
     assert not record_sent(store, claimed, now=after, provider_ref="stale")
-    assert outbox_rows(store)[key]["provider_ref"] == "out.jsonl:1"
+    assert outbox_rows(store)[key]["provider_ref"] == "out.jsonl@0"
 
 
 def test_a_row_that_keeps_crashing_the_dispatcher_ends_dead(store: Store) -> None:

@@ -139,8 +139,9 @@ def test_a_repeated_csm_id_is_refused() -> None:
 def test_file_and_console_channels(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "out.jsonl"
     channel = FileChannel(path)
-    assert channel.deliver(note(name="Acme")) == "out.jsonl:1"
-    assert channel.deliver(note("final", name="Beta")) == "out.jsonl:2"
+    assert channel.deliver(note(name="Acme")) == "out.jsonl@0"
+    first_length = path.stat().st_size
+    assert channel.deliver(note("final", name="Beta")) == f"out.jsonl@{first_length}"
     first, second = (json.loads(line) for line in path.read_text().splitlines())
     assert (first["kind"], first["payload"]["name"], first["episode_id"]) == (
         "churn",

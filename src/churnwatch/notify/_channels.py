@@ -76,8 +76,8 @@ class FileChannel:
     >>> import tempfile, json, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "out.jsonl"
     >>> note = Notification(1, "e1|first|file", "file", "churn", "first", "c1", {"name": "Acme"})
-    >>> FileChannel(path).deliver(note)
-    'out.jsonl:1'
+    >>> FileChannel(path).deliver(note)  # the file and the line's byte offset
+    'out.jsonl@0'
     >>> json.loads(path.read_text())["payload"]["name"]
     'Acme'
     """
@@ -87,15 +87,16 @@ class FileChannel:
 
     def deliver(self, note: Notification) -> str | None:
         record = note.as_json() | {"subject": render_subject(note), "text": render_text(note)}
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as out:
-                out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            with self.path.open("ab") as out:
+                # The reference is the line's byte offset: found in O(1), unlike a line count.
+                offset = out.tell()
+                out.write(line.encode("utf-8"))
         except OSError as exc:
             raise DeliveryError(f"cannot write notifications to {self.path}: {exc}") from exc
-        with self.path.open("rb") as written:
-            lines = sum(1 for _ in written)
-        return f"{self.path.name}:{lines}"
+        return f"{self.path.name}@{offset}"
 
 
 class ConsoleChannel:

@@ -68,6 +68,48 @@ _DUE = ("pending", "failed", "sending")
 _ERROR_CHARS = 2000
 
 
+# Built once: these run once per row, and building a SQLAlchemy statement costs
+# more than executing it on SQLite. Each matches a row only in the state it was
+# read in (id, status, attempts), which is what makes claims and results safe
+# against a second dispatcher.
+_AS_READ = sa.and_(
+    OUTBOX.c.id == sa.bindparam("b_id"),
+    OUTBOX.c.status == sa.bindparam("b_status"),
+    OUTBOX.c.attempts == sa.bindparam("b_attempts"),
+)
+_WHEN = OUTBOX.c.next_attempt_at.type
+_CLAIM = (
+    OUTBOX.update()
+    .where(_AS_READ)
+    .values(
+        status="sending",
+        attempts=sa.bindparam("b_new_attempts"),
+        next_attempt_at=sa.bindparam("b_when", type_=_WHEN),
+    )
+)
+_SENT = (
+    OUTBOX.update()
+    .where(_AS_READ)
+    .values(
+        status="sent",
+        sent_at=sa.bindparam("b_when", type_=_WHEN),
+        provider_ref=sa.bindparam("b_ref"),
+        last_error=None,
+    )
+)
+_DEAD = OUTBOX.update().where(_AS_READ).values(status="dead", last_error=sa.bindparam("b_error"))
+_RETRY = (
+    OUTBOX.update()
+    .where(_AS_READ)
+    .values(
+        status=sa.bindparam("b_new_status"),
+        attempts=sa.bindparam("b_new_attempts"),
+        last_error=sa.bindparam("b_error"),
+        next_attempt_at=sa.bindparam("b_when", type_=_WHEN),
+    )
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
     """How often, and how patiently, a notification is retried.
@@ -241,26 +283,16 @@ def claim_due(
             .limit(batch)
         ).all()
         for row_id, status, attempts in candidates:
-            unchanged = sa.and_(
-                OUTBOX.c.id == row_id,
-                OUTBOX.c.status == status,
-                OUTBOX.c.attempts == attempts,
-            )
+            as_read = {"b_id": row_id, "b_status": status, "b_attempts": attempts}
             if attempts >= policy.max_attempts:
-                connection.execute(
-                    OUTBOX.update()
-                    .where(unchanged)
-                    .values(
-                        status="dead",
-                        last_error=f"gave up after {attempts} attempts; the last one did not "
-                        "finish (the dispatcher stopped before recording it)",
-                    )
+                error = (
+                    f"gave up after {attempts} attempts; the last one did not finish "
+                    "(the dispatcher stopped before recording it)"
                 )
+                connection.execute(_DEAD, as_read | {"b_error": error})
                 continue
             done = connection.execute(
-                OUTBOX.update()
-                .where(unchanged)
-                .values(status="sending", attempts=attempts + 1, next_attempt_at=lease_end)
+                _CLAIM, as_read | {"b_new_attempts": attempts + 1, "b_when": lease_end}
             )
             if done.rowcount == 1:
                 claimed.append(int(row_id))
@@ -276,29 +308,18 @@ def claim_due(
     return [_notification(row) for row in rows]
 
 
-def _still_ours(note: Notification) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        OUTBOX.c.id == note.outbox_id,
-        OUTBOX.c.status == "sending",
-        OUTBOX.c.attempts == note.attempt,
-    )
+def _ours(note: Notification) -> dict[str, Any]:
+    # The row as this dispatcher left it when claiming: still 'sending', on this attempt.
+    return {"b_id": note.outbox_id, "b_status": "sending", "b_attempts": note.attempt}
 
 
 def record_sent(
     store: Store, note: Notification, *, now: dt.datetime, provider_ref: str | None
 ) -> bool:
     """Mark a claimed row sent; False when its lease was lost to another dispatcher."""
+    ref = None if provider_ref is None else provider_ref[:255]
     with store.transaction() as connection:
-        done = connection.execute(
-            OUTBOX.update()
-            .where(_still_ours(note))
-            .values(
-                status="sent",
-                sent_at=now,
-                provider_ref=None if provider_ref is None else provider_ref[:255],
-                last_error=None,
-            )
-        )
+        done = connection.execute(_SENT, _ours(note) | {"b_when": now, "b_ref": ref})
     return bool(done.rowcount == 1)
 
 
@@ -319,17 +340,20 @@ def record_failure(
     """
     message = str(error)[:_ERROR_CHARS]
     if error.permanent or note.attempt >= policy.max_attempts:
-        values: dict[str, Any] = {"status": "dead", "last_error": message}
+        status, statement = "dead", _DEAD
+        values: dict[str, Any] = {"b_error": message}
     else:
         delay = policy.delay_s(note.attempt, error.retry_after_s)
+        status, statement = "failed", _RETRY
         values = {
-            "status": "failed",
-            "last_error": message,
-            "next_attempt_at": now + dt.timedelta(seconds=delay),
+            "b_new_status": status,
+            "b_new_attempts": note.attempt,
+            "b_error": message,
+            "b_when": now + dt.timedelta(seconds=delay),
         }
     with store.transaction() as connection:
-        done = connection.execute(OUTBOX.update().where(_still_ours(note)).values(**values))
-    return str(values["status"]) if done.rowcount == 1 else None
+        done = connection.execute(statement, _ours(note) | values)
+    return status if done.rowcount == 1 else None
 
 
 def dispatch(
@@ -411,16 +435,14 @@ def release(store: Store, note: Notification, *, until: dt.datetime) -> bool:
     bool
         False when the lease was lost meanwhile.
     """
+    values = {
+        "b_new_status": "failed" if note.attempt > 1 else "pending",
+        "b_new_attempts": note.attempt - 1,
+        "b_error": f"put back untried until {until.isoformat()}: the channel asked to wait",
+        "b_when": until,
+    }
     with store.transaction() as connection:
-        done = connection.execute(
-            OUTBOX.update()
-            .where(_still_ours(note))
-            .values(
-                status="failed" if note.attempt > 1 else "pending",
-                attempts=note.attempt - 1,
-                next_attempt_at=until,
-            )
-        )
+        done = connection.execute(_RETRY, _ours(note) | values)
     return bool(done.rowcount == 1)
 
 

@@ -180,13 +180,37 @@ def test_previous_profiles_keep_ids_and_names() -> None:
     assert set(second.profiles["segment"]) == set(mapping.values())
 
 
+def test_a_segment_that_changed_too_much_is_named_afresh() -> None:
+    frame = behaviour_groups(6).drop(columns="kind")
+    first = segment_frame(frame, k_range=(4, 4))
+    previous = first.profiles.copy()
+    # The old "Power users" looked nothing like anything now: far on every axis.
+    far = previous["segment"] == "Power users"
+    previous.loc[far, ["activity", "recency", "payments"]] = [-9.0, 9.0, 9.0]
+    previous.loc[far, "segment"] = "Old guard"
+    second = segment_frame(frame, k_range=(4, 4), previous=previous)
+    names = dict(zip(second.profiles["segment_id"], second.profiles["segment"], strict=True))
+    assert "Old guard" not in names.values()
+    assert "Power users" in names.values()
+    # Renamed afresh under a new id; the other three keep theirs.
+    assert max(names) == 4
+    kept = first.profiles.loc[~far.to_numpy(), ["segment_id", "segment"]]
+    assert all(names[i] == n for i, n in kept.itertuples(index=False))
+
+
 def test_more_segments_than_before_get_new_ids_and_free_names() -> None:
     frame = behaviour_groups(4).drop(columns="kind")
     two = segment_frame(frame, k_range=(2, 2))
-    four = segment_frame(frame, k_range=(4, 4), previous=two.profiles)
+    # However far apart, every old segment is paired with one new one.
+    four = segment_frame(frame, k_range=(4, 4), previous=two.profiles, match_distance=100.0)
     assert sorted(four.profiles["segment_id"]) == [0, 1, 2, 3]
     assert four.profiles["segment"].is_unique
     assert set(two.profiles["segment"]) <= set(four.profiles["segment"])
+    # Within the default distance, only the segments that still look alike are.
+    near = segment_frame(frame, k_range=(4, 4), previous=two.profiles)
+    assert near.profiles["segment"].is_unique
+    fresh = near.profiles.loc[~near.profiles["segment_id"].isin([0, 1]), "segment_id"]
+    assert sorted(fresh) == list(range(2, 2 + len(fresh)))
 
 
 def test_errors_say_what_is_wrong() -> None:

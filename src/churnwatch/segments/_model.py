@@ -117,6 +117,10 @@ class SegmentModel:
     previous : pandas.DataFrame, optional
         An earlier run's :attr:`profiles_`: matched segments keep their ids
         and names.
+    match_distance : float
+        A new segment takes an old one's id and name only when their profiles
+        lie within this Euclidean distance (in standard deviations over the
+        shared axes); a segment that has changed more is named afresh.
     rules : sequence of NamingRule
         The naming rule table.
 
@@ -142,6 +146,7 @@ class SegmentModel:
         random_state: int = 0,
         max_fit_rows: int = 20_000,
         previous: pd.DataFrame | None = None,
+        match_distance: float = 1.0,
         rules: Sequence[NamingRule] = NAMING_RULES,
     ) -> None:
         self.features = features
@@ -150,6 +155,7 @@ class SegmentModel:
         self.random_state = random_state
         self.max_fit_rows = max_fit_rows
         self.previous = previous
+        self.match_distance = match_distance
         self.rules = rules
 
     # -- preparing the matrix ------------------------------------------------------
@@ -271,7 +277,9 @@ class SegmentModel:
         order = sorted(range(len(means)), key=lambda i: keys[i])
         profiles = profiles[order]
         table = [dict(zip(self.axes_, p.tolist(), strict=True)) for p in profiles]
-        ids, names = _match_previous(table, self.previous, self.axes_, self.rules)
+        ids, names = _match_previous(
+            table, self.previous, self.axes_, self.rules, self.match_distance
+        )
         # component -> segment id / name
         self.segment_of_ = np.empty(len(means), dtype=np.int64)
         self.segment_of_[order] = ids
@@ -333,14 +341,16 @@ def _match_previous(
     previous: pd.DataFrame | None,
     axes: Sequence[str],
     rules: Sequence[NamingRule],
+    match_distance: float = 1.0,
 ) -> tuple[list[int], list[str]]:
     """Ids and names of the new segments, in canonical order.
 
     Without a previous run: ids 0, 1, ... and names from the rules. With one,
     the Hungarian algorithm pairs new and old segments to minimise the total
-    Euclidean distance between their profiles (on the axes both have); paired
-    segments keep the old id and name, the others get new ids after the old
-    ones and names from the rules that no old segment holds.
+    Euclidean distance between their profiles (on the axes both have); pairs
+    closer than ``match_distance`` keep the old id and name (a pair further
+    apart would carry a name its new profile contradicts), the others get new
+    ids after the old ones and names from the rules that no old segment holds.
     """
     if previous is None or previous.empty:
         return list(range(len(profiles))), name_segments(profiles, rules)
@@ -361,9 +371,11 @@ def _match_previous(
     ids: list[int | None] = [None] * len(profiles)
     names: list[str | None] = [None] * len(profiles)
     for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-        ids[r], names[r] = old_ids[c], old_names[c]
+        if cost[r, c] <= match_distance:
+            ids[r], names[r] = old_ids[c], old_names[c]
     unmatched = [i for i in range(len(profiles)) if ids[i] is None]
-    fresh = name_segments([profiles[i] for i in unmatched], rules, taken=old_names)
+    kept = [n for n in names if n is not None]
+    fresh = name_segments([profiles[i] for i in unmatched], rules, taken=kept)
     next_id = max(old_ids) + 1
     for i, name in zip(unmatched, fresh, strict=True):
         ids[i], names[i] = next_id, name

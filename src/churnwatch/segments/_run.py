@@ -112,7 +112,8 @@ def segment_frame(
         ids and names.
     **params
         Passed to :class:`SegmentModel` (``k_range``, ``n_init``,
-        ``random_state``, ``max_fit_rows``, ``features``, ``rules``).
+        ``random_state``, ``max_fit_rows``, ``features``, ``match_distance``,
+        ``rules``).
 
     Returns
     -------

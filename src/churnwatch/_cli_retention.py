@@ -7,7 +7,7 @@ analyses); registered on the application by :mod:`churnwatch.cli`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import pyarrow as pa
 import typer
@@ -23,6 +23,9 @@ from churnwatch.cli import (
     console,
 )
 from churnwatch.errors import AnalysisError
+
+if TYPE_CHECKING:
+    from churnwatch.survival import Basis
 
 __all__ = ["survival"]
 
@@ -63,7 +66,7 @@ def survival(
     if basis is not None and basis not in ("subscription", "activity", "snapshot"):
         raise AnalysisError(f"--basis {basis!r}: expected subscription, activity or snapshot")
     with _open(project, warehouse) as (settings, wh):
-        analysis = analyze_survival(wh, settings, by=by, basis=basis)  # type: ignore[arg-type]
+        analysis = analyze_survival(wh, settings, by=by, basis=cast("Basis | None", basis))
     console.print(analysis.describe(), markup=False, highlight=False)
     medians = RichTable(
         "group", "accounts", "churned", "median days", "95% CI", title="median lifetime"

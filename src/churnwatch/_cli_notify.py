@@ -35,7 +35,7 @@ from churnwatch.notify import (
     due_notifications,
     queue_digests,
 )
-from churnwatch.store import DEFAULT_STORE_URL, OUTBOX, TRACKER_ACCOUNTS, Store, open_store
+from churnwatch.store import OUTBOX, TRACKER_ACCOUNTS, Store, open_store
 
 __all__ = ["notify_app"]
 
@@ -57,10 +57,7 @@ StoreOption = Annotated[
 
 @contextlib.contextmanager
 def _store(project: Path, settings: Settings, url: str | None) -> Iterator[Store]:
-    # [store] is read when the project file has it; the default store otherwise.
-    section = getattr(settings, "store", None)
-    chosen = url or (str(section.url) if section is not None else DEFAULT_STORE_URL)
-    store = open_store(chosen, base_dir=project)
+    store = open_store(url or settings.store.url, base_dir=project)
     try:
         yield store
     finally:

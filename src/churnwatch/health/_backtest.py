@@ -255,6 +255,20 @@ def backtest_health(
     ------
     AnalysisError
         If no past cutoff has settled labels.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from churnwatch.ingest import ingest
+    >>> from churnwatch.simulate import simulate
+    >>> from churnwatch.warehouse import connect
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     sim = simulate(tmp, n_accounts=300, end="2024-09-30", events_per_account=20)
+    ...     with connect("duckdb:///:memory:") as wh:
+    ...         _ = ingest(sim.settings(), wh)
+    ...         result = backtest_health(wh, sim.settings(), cutoffs_count=2)
+    >>> list(result.pooled["score"]), result.label
+    (['health'], 'churn_30d')
     """
     from churnwatch.models._workflow import training_schedule
 

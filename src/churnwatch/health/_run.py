@@ -20,7 +20,14 @@ __all__ = ["account_health", "health_components", "model_health", "model_target"
 
 
 def model_target(settings: Settings) -> str:
-    """The target whose risk scores give the model-based health score."""
+    """The target whose risk scores give the model-based health score.
+
+    Examples
+    --------
+    >>> from churnwatch.config import parse_settings
+    >>> model_target(parse_settings({"churn": {"horizon_days": 14}}))
+    'churn_14d'
+    """
     return settings.health.model_target or f"churn_{settings.churn.horizon_days}d"
 
 
@@ -37,6 +44,18 @@ def health_components(
     ------
     AnalysisError
         If a declared component names no feature of the project.
+
+    Examples
+    --------
+    >>> from churnwatch.config import parse_settings
+    >>> from churnwatch.warehouse import connect
+    >>> settings = parse_settings({"health": {"components": [
+    ...     {"metric": "tenure_days", "direction": "higher_is_better"}]}})
+    >>> with connect("duckdb:///:memory:") as wh:
+    ...     wh.ensure_schema()
+    ...     components, notes = health_components(settings, wh)
+    >>> [c.metric for c in components], notes
+    (['tenure_days'], [])
     """
     declared = settings.health.resolved()
     wanted = declared or DEFAULT_COMPONENTS
@@ -88,6 +107,22 @@ def account_health(
     HealthScores
         One row per account at risk at the cutoff; the notes say which
         default components the data could not feed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from churnwatch.ingest import ingest
+    >>> from churnwatch.simulate import simulate
+    >>> from churnwatch.warehouse import connect
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     sim = simulate(tmp, n_accounts=200, end="2024-06-30", events_per_account=20)
+    ...     with connect("duckdb:///:memory:") as wh:
+    ...         _ = ingest(sim.settings(), wh)
+    ...         health = account_health(wh, sim.settings())
+    >>> list(health.tier_counts()["tier"])
+    ['Thriving', 'Healthy', 'At-risk', 'Critical']
+    >>> bool(health.scores["health_score"].between(0, 100).all())
+    True
     """
     cutoff = analysis_cutoff(warehouse, as_of)
     components, notes = health_components(settings, warehouse)
@@ -126,6 +161,13 @@ def model_health(
     pandas.DataFrame
         ``account_id``, ``scored_at``, ``model_version``, ``churn_probability``,
         ``model_health``, ``model_tier``. Empty when there is no such run.
+
+    Examples
+    --------
+    >>> from churnwatch.warehouse import connect
+    >>> with connect("duckdb:///:memory:") as wh:
+    ...     model_health(wh, "churn_30d").empty  # nothing scored yet
+    True
     """
     columns = [
         "account_id",

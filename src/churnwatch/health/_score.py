@@ -53,7 +53,16 @@ class HealthScores:
     notes: list[str] = field(default_factory=list)
 
     def tier_counts(self) -> pd.DataFrame:
-        """Accounts per tier, healthiest first: ``tier, accounts, share``."""
+        """Accounts per tier, healthiest first: ``tier, accounts, share``.
+
+        Examples
+        --------
+        >>> frame = pd.DataFrame({"account_id": ["a", "b"], "m": [0.9, 0.1]})
+        >>> scored = score_health(frame, [HealthComponent("m", "higher_is_better", bad=0,
+        ...                                               good=1)])
+        >>> scored.tier_counts()["accounts"].tolist()
+        [1, 0, 0, 1]
+        """
         counts = self.scores["health_tier"].value_counts()
         tiers = [name for name, _ in HEALTH_TIERS]
         rows = [(t, int(counts.get(t, 0))) for t in tiers]

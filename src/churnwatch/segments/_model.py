@@ -48,6 +48,12 @@ class BehaviourFeature:
     transform : {"log1p", "signed_log1p", "identity"}
         ``log1p`` for counts and durations (heavy right tails), ``signed_log1p``
         for differences, ``identity`` for shares.
+
+    Examples
+    --------
+    >>> BehaviourFeature("events_trend_diff_30d", "trend", "signed_log1p").apply(
+    ...     np.array([-np.e + 1, 0.0, np.e - 1])).round(6).tolist()
+    [-1.0, 0.0, 1.0]
     """
 
     name: str

@@ -235,6 +235,20 @@ def segment_accounts(
     Returns
     -------
     Segmentation
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from churnwatch.ingest import ingest
+    >>> from churnwatch.simulate import simulate
+    >>> from churnwatch.warehouse import connect
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     sim = simulate(tmp, n_accounts=300, end="2024-09-30", events_per_account=20)
+    ...     with connect("duckdb:///:memory:") as wh:
+    ...         _ = ingest(sim.settings(), wh)
+    ...         result = segment_accounts(wh, sim.settings(), k_range=(2, 4))
+    >>> 2 <= result.k <= 4, bool(result.profiles["segment"].is_unique)
+    (True, True)
     """
     params.setdefault("random_state", settings.model.random_seed)
     cutoff = analysis_cutoff(warehouse, as_of)

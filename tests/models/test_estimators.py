@@ -265,6 +265,64 @@ def test_logistic_one_hot_blocks_sum_back_to_their_feature() -> None:
         assert np.ptp(plan[X["plan"].to_numpy() == level]) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_logistic_splines_match_a_hand_built_scikit_learn_pipeline() -> None:
+    """Golden: a straight line plus a cubic spline at quantile knots, per numeric feature."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import SplineTransformer
+
+    X, y = churn_frame(400)
+    X = X[["logins", "tenure"]]
+    ours = LogisticChurn(C=0.5, imbalance="none", spline_knots=5).fit(X, y)
+    steps = []
+    for column in X.columns:
+        values = X[column].dropna().to_numpy()
+        knots = np.unique(np.quantile(values, np.linspace(0, 1, 5)))[:, None]
+        steps.append(
+            (
+                f"{column}_line",
+                make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+                [column],
+            )
+        )
+        steps.append(
+            (
+                f"{column}_curve",
+                make_pipeline(
+                    SimpleImputer(strategy="median"),
+                    SplineTransformer(
+                        knots=knots, degree=3, extrapolation="linear", include_bias=False
+                    ),
+                ),
+                [column],
+            )
+        )
+    reference = make_pipeline(
+        ColumnTransformer(steps), LogisticRegression(C=0.5, max_iter=1000)
+    ).fit(X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), reference.predict_proba(X), rtol=1e-6)
+
+
+def test_logistic_spline_contributions_are_exact_per_feature() -> None:
+    """A feature's linear and spline columns add up to one exact, centred contribution."""
+    X, y = churn_frame(400)
+    X["flag"] = (X["logins"] > 6).astype(float)  # two values: no room for a curve
+    model = LogisticChurn(spline_knots=6).fit(X, y)
+    values, base = model.contributions(X)
+    assert values.shape == (len(X), 4)
+    np.testing.assert_allclose(base + values.sum(axis=1), model.decision_function(X), atol=1e-9)
+    np.testing.assert_allclose(values.mean(axis=0), 0.0, atol=1e-9)
+    # logins: a line and 6 knots' cubic basis minus one; tenure adds its missing flag
+    sizes = [len(block) for block in model._blocks()]
+    assert sizes == [1 + 7, 2 + 7, 3, 1]
+    # moving one feature moves that feature's contribution only
+    moved = X.copy()
+    moved["logins"] += 3.0
+    delta = model.contributions(moved)[0] - values
+    np.testing.assert_allclose(delta[:, 1:], 0.0, atol=1e-12)
+    with pytest.raises(ConfigError, match="spline_knots"):
+        LogisticChurn(spline_knots=2).fit(X, y)
+
+
 def test_logistic_unseen_and_missing_text_levels() -> None:
     X, y = churn_frame(300)
     X.loc[X.index[:15], "plan"] = np.nan

@@ -9,8 +9,9 @@ The path from a warehouse to a promoted model:
    (days since the last event; logistic regression), and reports ROC AUC,
    PR AUC, log loss, Brier, lift and recall in the top 10% and calibration.
 3. :func:`train_model` searches hyperparameters with time-aware folds, fits
-   LightGBM (or a logistic regression, or an MLP) and calibrates its scores
-   on later held-out cutoffs, so that a score of 0.3 means 30% churn.
+   LightGBM (blended with a logistic regression when that ranks the search's
+   held-out rows better; or a logistic regression, or an MLP) and calibrates
+   its scores on later held-out cutoffs, so that a score of 0.3 means 30% churn.
 4. :func:`register_model` saves it in a :class:`ModelRegistry` with its
    feature and label specs, training window, metrics, library versions, a
    fingerprint of the data and a drift profile; versions are listed, shown
@@ -24,6 +25,7 @@ Every estimator follows the scikit-learn contract and explains its scores
 from __future__ import annotations
 
 from churnwatch.models._backtest import BacktestResult, Fold, backtest, rolling_origin_folds
+from churnwatch.models._blend import BlendChurn
 from churnwatch.models._drift import DriftProfile, psi
 from churnwatch.models._estimators import (
     LightGBMChurn,
@@ -50,6 +52,7 @@ from churnwatch.models._workflow import (
 
 __all__ = [
     "BacktestResult",
+    "BlendChurn",
     "ChurnPipeline",
     "DriftProfile",
     "Fold",

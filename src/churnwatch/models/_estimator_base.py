@@ -16,7 +16,7 @@ from sklearn.base import (
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from churnwatch.errors import ConfigError, ModelError
@@ -215,6 +215,9 @@ class _DesignEstimator(_FrameEstimator):
     """
 
     min_frequency: int | float
+    #: Knots of the cubic spline added to each numeric feature (0: none). Only
+    #: the linear models have the parameter; the MLP learns curves on its own.
+    spline_knots: int = 0
 
     preprocessor_: ColumnTransformer
     categorical_: list[bool]
@@ -253,8 +256,9 @@ class _DesignEstimator(_FrameEstimator):
                     StandardScaler(),
                 )
             transformers.append((f"f{i}", step, [f"f{i}"]))
-        self.preprocessor_ = ColumnTransformer(transformers, sparse_threshold=0.0)
         frame = self._design_frame(X)
+        transformers.extend(self._spline_steps(frame))
+        self.preprocessor_ = ColumnTransformer(transformers, sparse_threshold=0.0)
         design = np.asarray(self.preprocessor_.fit_transform(frame), dtype=np.float64)
         self.references_ = {
             str(name): (
@@ -268,5 +272,45 @@ class _DesignEstimator(_FrameEstimator):
         frame = self._design_frame(self._columns(X))
         return np.asarray(self.preprocessor_.transform(frame), dtype=np.float64)
 
-    def _blocks(self) -> list[slice]:
-        return [self.preprocessor_.output_indices_[f"f{i}"] for i in range(self.n_features_in_)]
+    def _spline_steps(self, frame: pd.DataFrame) -> list[tuple[str, Any, list[str]]]:
+        """A cubic spline basis for each numeric feature with enough distinct values.
+
+        The basis rides beside the feature's linear column, in the feature's
+        own block of design columns, so a curve (churn falling fast over the
+        first months of tenure, then flat) stays one additive term whose
+        linear SHAP value is exact. Knots sit at distinct quantiles: a
+        column that is mostly zeros gets fewer, never two at one place.
+        """
+        knots = getattr(self, "spline_knots", 0)
+        _check_number("spline_knots", knots, 0, integer=True)
+        if knots == 0:
+            return []
+        if knots < 3:
+            raise ConfigError(f"spline_knots must be 0 (no spline) or at least 3, got {knots}")
+        steps: list[tuple[str, Any, list[str]]] = []
+        for i, categorical in enumerate(self.categorical_):
+            if categorical:
+                continue
+            values = frame[f"f{i}"].to_numpy(dtype=np.float64)
+            values = values[np.isfinite(values)]
+            if len(values) == 0:
+                continue
+            at = np.unique(np.quantile(values, np.linspace(0.0, 1.0, knots)))
+            if len(at) < 3:
+                continue  # a flag or a near-constant column: its linear term says it all
+            spline = SplineTransformer(
+                knots=at[:, None], degree=3, extrapolation="linear", include_bias=False
+            )
+            steps.append(
+                (f"s{i}", make_pipeline(SimpleImputer(strategy="median"), spline), [f"f{i}"])
+            )
+        return steps
+
+    def _blocks(self) -> list[npt.NDArray[np.intp]]:
+        """The design columns of each original feature (its linear and spline columns)."""
+        found = self.preprocessor_.output_indices_
+        blocks = []
+        for i in range(self.n_features_in_):
+            parts = [found[f"f{i}"], found.get(f"s{i}", slice(0, 0))]
+            blocks.append(np.concatenate([np.arange(p.start, p.stop) for p in parts]))
+        return blocks

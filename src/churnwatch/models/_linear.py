@@ -62,6 +62,12 @@ class LogisticChurn(_ClassifierOutputs, _LinearExplained):
         run high; calibrate on later data).
     min_frequency : int or float, default=10
         Levels rarer than this (count, or share when below 1) pool together.
+    spline_knots : int, default=0
+        With 3 or more, each numeric feature with enough distinct values
+        also gets a cubic spline basis (knots at quantiles of the training
+        rows, linear beyond them): the model becomes additive in smooth
+        curves, and a feature's contribution is still exact (its linear and
+        spline columns add up). 0 keeps straight lines.
     max_iter : int, default=1000
         Most solver iterations.
 
@@ -86,11 +92,13 @@ class LogisticChurn(_ClassifierOutputs, _LinearExplained):
         C: float = 1.0,
         imbalance: Imbalance = "balanced",
         min_frequency: int | float = 10,
+        spline_knots: int = 0,
         max_iter: int = 1000,
     ) -> None:
         self.C = C
         self.imbalance = imbalance
         self.min_frequency = min_frequency
+        self.spline_knots = spline_knots
         self.max_iter = max_iter
 
     def fit(self, X: pd.DataFrame, y: Any) -> LogisticChurn:

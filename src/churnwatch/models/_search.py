@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, get_args
 
 import numpy as np
@@ -123,10 +123,20 @@ class SearchResult:
         ``score`` (mean over the scored folds), ``score_std``, ``folds``
         (folds scored), ``best_iteration`` (LightGBM; mean over folds) and
         ``seconds``.
+    validation_scores : ndarray of shape (n_rows,), optional
+        What the best trial's fold models predicted for the rows each fold
+        held out: log-odds for a binary target, the prediction for a
+        regression target; NaN for rows no fold held out (the earliest
+        cutoffs of time folds). Out-of-fold scores, for comparing or blending
+        with another model on the same folds.
+    validation_folds : tuple of ndarray
+        The held-out row positions of each fold that was fitted.
     """
 
     best_params: dict[str, Any]
     trials: pd.DataFrame
+    validation_scores: npt.NDArray[np.float64] | None = field(default=None, repr=False)
+    validation_folds: tuple[npt.NDArray[np.intp], ...] = field(default=(), repr=False)
 
     @property
     def best_score(self) -> float:
@@ -323,6 +333,9 @@ def search_params(
         fixed["early_stopping_rounds"] = defaults["early_stopping_rounds"] or 50
     rows: list[dict[str, Any]] = []
     drawn_params: list[dict[str, Any]] = []
+    # Out-of-fold scores of the best trial so far: one array, not one per trial.
+    best_scores: npt.NDArray[np.float64] | None = None
+    best_so_far = -math.inf
     for trial in range(n_iter):
         drawn = (
             {name: defaults[name] for name in space}
@@ -333,14 +346,17 @@ def search_params(
         started = time.perf_counter()
         scores: list[float] = []
         rounds: list[int] = []
+        held_out = np.full(len(target), np.nan)
         for train, valid in folds:
             estimator = make_estimator(kind, task, **drawn, **fixed)
             estimator.fit(X.iloc[train], target[train])
             if task == "binary":
-                predicted = estimator.predict_proba(X.iloc[valid])[:, 1]
+                # Log-odds rank as the probabilities do, and blend linearly.
+                predicted = estimator.decision_function(X.iloc[valid])
                 truth = target[valid] == estimator.classes_[1]
             else:
                 predicted, truth = estimator.predict(X.iloc[valid]), target[valid]
+            held_out[valid] = predicted
             scores.append(_score(task, truth, predicted))
             if kind == "lightgbm":
                 rounds.append(estimator.best_iteration_)
@@ -353,6 +369,9 @@ def search_params(
             row["best_iteration"] = float(np.mean(rounds))
         row["seconds"] = round(time.perf_counter() - started, 3)
         rows.append(row)
+        # Strictly better only: ties keep the earlier trial, as the choice below does.
+        if not math.isnan(row["score"]) and row["score"] > best_so_far:
+            best_so_far, best_scores = row["score"], held_out
     trials = pd.DataFrame(rows)
     if trials["score"].isna().all():
         raise ModelError(
@@ -365,4 +384,9 @@ def search_params(
         # The final model trains on every row with the rounds the folds found best.
         best_params["n_estimators"] = max(1, round(rows[best]["best_iteration"]))
         best_params["early_stopping_rounds"] = None
-    return SearchResult(best_params=best_params, trials=trials)
+    return SearchResult(
+        best_params=best_params,
+        trials=trials,
+        validation_scores=best_scores,
+        validation_folds=tuple(valid for _, valid in folds),
+    )

@@ -11,7 +11,11 @@ and the target columns. :func:`train_model` turns it into a
    (``cutoff + horizon <= first held-out cutoff``): that is all a model
    trained on that day could have known, so the held-out score is honest.
 3. Hyperparameters are searched on the training rows with time-aware folds
-   (or stratified folds for a static table), then the model is fitted.
+   (or stratified folds for a static table), then the model is fitted. For
+   LightGBM on a binary target a logistic regression is searched on the
+   same folds too, and the two are blended in log-odds (:class:`BlendChurn`)
+   when a blend ranks the folds' held-out rows better than the trees alone;
+   the weight is chosen on those folds, never set per dataset.
 4. A calibrator maps the model's scores to probabilities on the held-out
    cutoffs; a static table uses out-of-fold scores instead.
 
@@ -39,9 +43,10 @@ from sklearn.utils import ClassifierTags, RegressorTags
 from churnwatch.errors import ModelError
 from churnwatch.explain import Reason, reference_values, top_reasons
 from churnwatch.features import FeatureSpec
-from churnwatch.models._estimators import make_estimator
+from churnwatch.models._blend import BlendChurn, choose_tree_weight
+from churnwatch.models._estimators import LogisticChurn, make_estimator
 from churnwatch.models._metrics import binary_metrics, regression_metrics
-from churnwatch.models._search import search_params
+from churnwatch.models._search import SearchResult, search_params
 
 __all__ = [
     "ChurnPipeline",
@@ -251,6 +256,7 @@ def train_model(
     calibration_cutoffs: int = 1,
     params: Mapping[str, Any] | None = None,
     specs: Sequence[FeatureSpec] = (),
+    blend: bool = True,
     random_state: int = 0,
 ) -> TrainedModel:
     """Train, tune and calibrate one model of ``target`` on a frame.
@@ -281,6 +287,12 @@ def train_model(
         Hyperparameters that override the defaults (and the search).
     specs : sequence of FeatureSpec
         Specs of the features, for the wording of reasons.
+    blend : bool
+        With ``kind="lightgbm"``, a binary target and a search: also search
+        a logistic regression on the same folds and blend the two in
+        log-odds when the blend ranks the held-out rows better (the weight,
+        ``tree_weight`` in ``params``, is chosen on those rows). ``False``
+        keeps the trees alone.
     random_state : int
         Seed of the search, the model and the folds.
 
@@ -319,24 +331,36 @@ def train_model(
     X, y = train.loc[:, list(features)], train[target].to_numpy(dtype=float)
     chosen: dict[str, Any] = {}
     trials = None
+    linear: dict[str, Any] | None = None
+    tree_weight = 1.0
     # Small frames train faster on one thread than on contended ones.
     threads = 1 if len(train) < _SMALL_FRAME_ROWS else -1
     if search_iterations > 0 and params is None and len(train) >= _SEARCH_MIN_ROWS:
-        found = search_params(
-            kind,
-            task,
-            X,
-            y,
-            cutoffs=train["cutoff"] if timed else None,
-            n_iter=search_iterations,
-            random_state=random_state,
-            horizon_days=horizon or 0,
-            n_jobs=threads,
-        )
+
+        def search(searched: ModelKind) -> SearchResult:
+            return search_params(
+                searched,
+                task,
+                X,
+                y,
+                cutoffs=train["cutoff"] if timed else None,
+                n_iter=search_iterations,
+                random_state=random_state,
+                horizon_days=horizon or 0,
+                n_jobs=threads,
+            )
+
+        found = search(kind)
         chosen, trials = dict(found.best_params), found.trials
+        if blend and kind == "lightgbm" and task == "binary":
+            linear, tree_weight = _blend_choice(found, search("logistic"), y)
     chosen.update(params or {})
     settings = {"random_state": random_state, "n_jobs": threads, **chosen}
     estimator = make_estimator(kind, task, **settings)
+    if linear is not None and tree_weight < 1:
+        estimator = BlendChurn(estimator, LogisticChurn(**linear), tree_weight=tree_weight)
+        chosen["tree_weight"] = tree_weight
+        chosen.update({f"linear_{name}": value for name, value in linear.items()})
     estimator.fit(X, y)
     calibrator, validation = None, {}
     if task == "binary" and calibration != "none":
@@ -436,6 +460,23 @@ def _split(
     return train, held
 
 
+def _blend_choice(
+    trees: SearchResult, linear: SearchResult, y: np.ndarray
+) -> tuple[dict[str, Any], float]:
+    """The logistic regression's settings and the trees' weight in a blend of the two.
+
+    Both searches ran on the same folds (same rows, cutoffs and seed); the
+    weight is the one whose blend of their out-of-fold log-odds scores best
+    there (1: the trees alone).
+    """
+    if trees.validation_scores is None or linear.validation_scores is None:
+        return dict(linear.best_params), 1.0  # pragma: no cover - every search keeps them
+    weight, _ = choose_tree_weight(
+        y, trees.validation_scores, linear.validation_scores, trees.validation_folds
+    )
+    return dict(linear.best_params), weight
+
+
 def _out_of_fold(estimator: Any, X: pd.DataFrame, y: np.ndarray, random_state: int) -> np.ndarray:
     """Scores of each row by a copy of the model that did not see it (5 folds)."""
     rarest = int(min(y.sum(), len(y) - y.sum()))
@@ -481,6 +522,8 @@ class ChurnPipeline(BaseEstimator):  # type: ignore[misc]
         Days until a label is settled, to hold out calibration cutoffs.
     task : {"binary", "regression"}, optional
         Inferred from the target when omitted.
+    blend : bool
+        See :func:`train_model`.
     random_state : int
         Seed.
 
@@ -501,6 +544,7 @@ class ChurnPipeline(BaseEstimator):  # type: ignore[misc]
         calibration: Calibration = "auto",
         horizon_days: int | None = None,
         task: Task | None = None,
+        blend: bool = True,
         random_state: int = 0,
     ) -> None:
         self.kind = kind
@@ -508,6 +552,7 @@ class ChurnPipeline(BaseEstimator):  # type: ignore[misc]
         self.calibration = calibration
         self.horizon_days = horizon_days
         self.task = task
+        self.blend = blend
         self.random_state = random_state
 
     def __sklearn_tags__(self) -> Any:
@@ -538,6 +583,7 @@ class ChurnPipeline(BaseEstimator):  # type: ignore[misc]
             horizon_days=self.horizon_days,
             search_iterations=self.search_iterations,
             calibration=self.calibration,
+            blend=self.blend,
             random_state=self.random_state,
         )
         if self.model_.task == "binary":

@@ -15,6 +15,7 @@ Stability is designed in, not hoped for:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped, unused-ignore]
 from sklearn.decomposition import PCA  # type: ignore[import-untyped, unused-ignore]
+from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped, unused-ignore]
 from sklearn.mixture import GaussianMixture  # type: ignore[import-untyped, unused-ignore]
 from sklearn.preprocessing import RobustScaler  # type: ignore[import-untyped, unused-ignore]
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped, unused-ignore]
@@ -234,7 +236,10 @@ class SegmentModel:
         fit_rows = scaled[sample]
         # One thread: on matrices this small, thread start-up dwarfs the work, and on
         # a busy machine oversubscribed k-means runs tens of times slower.
-        with threadpool_limits(1):
+        with threadpool_limits(1), warnings.catch_warnings():
+            # A mixture that has not converged in max_iter steps is still a fit; whether
+            # it converged is recorded in bic_ rather than raised as a warning.
+            warnings.simplefilter("ignore", ConvergenceWarning)
             bic: dict[int, float] = {}
             fitted: dict[int, GaussianMixture] = {}
             for k in range(low, min(high, len(fit_rows) - 1) + 1):
@@ -243,11 +248,18 @@ class SegmentModel:
                     covariance_type="full",
                     n_init=self.n_init,
                     reg_covar=1e-3,
+                    max_iter=300,
                     random_state=self.random_state,
                 ).fit(fit_rows)
                 bic[k] = float(mixture.bic(fit_rows))
                 fitted[k] = mixture
-            self.bic_ = pd.DataFrame({"k": list(bic), "bic": list(bic.values())})
+            self.bic_ = pd.DataFrame(
+                {
+                    "k": list(bic),
+                    "bic": list(bic.values()),
+                    "converged": [bool(fitted[k].converged_) for k in bic],
+                }
+            )
             self.k_ = min(bic, key=lambda k: (bic[k], k))
             self.mixture_ = fitted[self.k_]
             self.pca_ = PCA(n_components=min(2, scaled.shape[1])).fit(fit_rows)

@@ -42,7 +42,8 @@ class Segmentation:
         of each behaviour feature in its own unit. Pass it back as
         ``previous`` to keep ids and names across runs.
     bic : pandas.DataFrame
-        ``k, bic`` for every number of components tried (lowest wins).
+        ``k, bic, converged`` for every number of components tried (the lowest
+        BIC wins; ``converged`` says whether EM met its tolerance).
     model : SegmentModel
         The fitted model (assigns other frames with ``predict``).
     notes : list of str

@@ -195,14 +195,14 @@ def _revenue(spec: LabelSpec, base: exp.Select) -> exp.Select:
 
 
 def subscription_periods(
-    grace_days: int, *, started_before: exp.Expr | None = None
+    grace_days: int, *, started_by: exp.Expr | None = None
 ) -> list[tuple[str, exp.Select]]:
     """The CTEs that chain subscriptions into active periods, the last one ``cw_periods``.
 
     ``cw_periods`` holds ``account_id, period_start, period_end``: a
     subscription starting within ``grace_days`` of the end of every earlier
     one of its account continues that period. A period still running ends
-    far in the future. ``started_before`` keeps only subscriptions starting
+    far in the future. ``started_by`` keeps only subscriptions starting
     at or before that instant (survival curves stop reading at the
     observation end; labels read them all).
 
@@ -221,8 +221,8 @@ def subscription_periods(
         _col("started_at"),
         exp.alias_(exp.func("COALESCE", _col("ended_at", "s"), far), "ended_at"),
     ).from_(_table("subscriptions", "s"))
-    if started_before is not None:
-        subs = subs.where(_col("started_at", "s") <= started_before)
+    if started_by is not None:
+        subs = subs.where(_col("started_at", "s") <= started_by)
     # Gaps and islands: a subscription opens a new period when it starts
     # more than grace_days after every earlier subscription of the account ended.
     previous_end = exp.Window(

@@ -208,7 +208,7 @@ def subscription_durations(
     _check_periods(periods)
     spec = LabelSpec("subscription", grace_days=grace_days)
     end = _end(warehouse, spec, observation_end)
-    ctes = subscription_periods(grace_days, started_before=instant(end.at, warehouse.dialect))
+    ctes = subscription_periods(grace_days, started_by=instant(end.at, warehouse.dialect))
     query = exp.select("account_id", "period_start", "period_end").from_("cw_periods")
     for name, cte in ctes:
         query = query.with_(name, as_=cte)

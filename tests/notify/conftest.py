@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,6 +116,12 @@ class Failure:
     accepted: bool = False
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client killed mid-request (the crash tests do it) is expected here.
+        pass
+
+
 class _Server:
     """A threading HTTP server on 127.0.0.1 with scripted failures and a request log."""
 
@@ -139,7 +146,7 @@ class _Server:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -252,18 +259,22 @@ class WebhookServer(_Server):
         self.accepted: list[str] = []  # every accepted request's key, repeats included
         self.messages: dict[str, dict[str, Any]] = {}  # de-duplicated by Idempotency-Key
         self.lost_answers: Counter[str] = Counter()  # accepted, then answered with an error
+        self.delay_s = 0.0  # time taken by each request
         super().__init__()
 
     def on_reset(self) -> None:
         self.accepted.clear()
         self.messages.clear()
         self.lost_answers.clear()
+        self.delay_s = 0.0
 
     def handle(
         self, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         with self.lock:
             self.requests.append((path, headers, body))
+        if self.delay_s:
+            time.sleep(self.delay_s)
         timestamp = headers.get("X-Churnwatch-Timestamp", "")
         expected = (
             "sha256="

@@ -280,3 +280,62 @@ def test_concurrent_dispatchers_never_send_a_row_twice(any_store: Store) -> None
             sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status)
         ).all()
     assert dict(statuses) == {"sent": 60}
+
+
+# -- a real kill ---------------------------------------------------------------------------------
+_DISPATCHER = """
+import sys
+from churnwatch.notify import RetryPolicy, WebhookChannel, dispatch
+from churnwatch.store import open_store
+
+store = open_store(sys.argv[1])
+channel = WebhookChannel(sys.argv[2], sys.argv[3], timeout_s=10)
+report = dispatch(store, {"webhook": channel}, policy=RetryPolicy(lease_s=1.0, batch_rows=3))
+print(report.sent)
+"""
+
+
+@pytest.mark.slow
+def test_dispatchers_killed_at_random_lose_nothing(tmp_path: Path, webhook: WebhookServer) -> None:
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    url = f"sqlite:///{tmp_path / 'ops.sqlite'}"
+    with open_store(url) as store:
+        keys = queue(store, 40, channel="webhook", at=dt.datetime.now(dt.UTC))
+    webhook.delay_s = 0.02  # a dispatcher is caught in the middle of a delivery now and then
+    script = tmp_path / "dispatcher.py"
+    script.write_text(_DISPATCHER)
+    command = [sys.executable, str(script), url, webhook.url, WEBHOOK_SECRET]
+    timing = random.Random(7)
+    kills = 0
+    for _ in range(6):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        # Kill once the dispatcher is delivering: after a few more requests reach the
+        # receiver, and a moment more — which lands before, during or after a record.
+        target = len(webhook.requests) + timing.randint(1, 5)
+        deadline = time.monotonic() + 120
+        while len(webhook.requests) < target and process.poll() is None:
+            assert time.monotonic() < deadline, "the dispatcher made no progress"
+            time.sleep(0.002)
+        time.sleep(timing.uniform(0.0, 0.03))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+        time.sleep(1.1)  # past the lease: the next dispatcher takes over what was in flight
+    before_last = len(webhook.accepted)
+    subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
+    assert kills >= 4
+    assert 0 < before_last < len(keys)  # the killed runs did part of the work
+    with open_store(url) as store:
+        final = outbox_rows(store)
+    assert {row["status"] for row in final.values()} == {"sent"}
+    accepted = Counter(webhook.accepted)
+    assert set(accepted) == set(keys)  # none lost
+    assert sorted(webhook.messages) == sorted(keys)  # once each after de-duplication by key
+    # A kill can repeat at most the one message in flight when it landed.
+    assert sum(accepted.values()) - len(keys) <= kills

@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+from churnwatch.store._bulk import Constant, bulk_write, read_columns
 from churnwatch.store._store import DEFAULT_STORE_URL, MIGRATIONS, Migration, Store, open_store
 from churnwatch.store._tables import (
     CHURN_LEDGER,
@@ -55,9 +56,12 @@ __all__ = [
     "TRACKER_RUNS",
     "TRANSITIONS",
     "WIN_LEDGER",
+    "Constant",
     "Migration",
     "Store",
     "UtcDateTime",
+    "bulk_write",
     "metadata",
     "open_store",
+    "read_columns",
 ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from churnwatch.tracker._cadence import CadenceStep, due_step, in_holdout
 from churnwatch.tracker._diff import Changes, diff_snapshot, episode_id
+from churnwatch.tracker._risk import latest_risk_scores, track_risk
 from churnwatch.tracker._snapshot import prepare_snapshot, read_snapshot, snapshot_dates
 from churnwatch.tracker._track import TrackResult, track_snapshot
 
@@ -37,8 +38,10 @@ __all__ = [
     "due_step",
     "episode_id",
     "in_holdout",
+    "latest_risk_scores",
     "prepare_snapshot",
     "read_snapshot",
     "snapshot_dates",
+    "track_risk",
     "track_snapshot",
 ]

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
@@ -35,7 +36,10 @@ from churnwatch.store import (
     TRACKER_RUNS,
     TRANSITIONS,
     WIN_LEDGER,
+    Constant,
     Store,
+    bulk_write,
+    read_columns,
 )
 from churnwatch.tracker._cadence import cadence_from_settings, due_step, in_holdout, outbox_rows
 from churnwatch.tracker._diff import PARENT_COLUMNS, diff_snapshot, midnight, stack
@@ -48,6 +52,16 @@ __all__ = ["LEDGER_COLUMNS", "TrackResult", "close_answered", "queue_cadence", "
 _BATCH_ROWS = 50_000
 
 LEDGER_COLUMNS = tuple(c.name for c in CHURN_LEDGER.columns)
+_TRANSITION_COLUMNS = (
+    "account_id",
+    "product",
+    "kind",
+    "episode_id",
+    "revenue",
+    "gmv",
+    "region",
+    "csm_id",
+)
 
 
 @dataclass(frozen=True)
@@ -73,24 +87,33 @@ class TrackResult:
     already_tracked: bool = False
 
 
-def _clean(value: Any) -> Any:
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and value != value:
-        return None
-    return value
+def _values(column: pd.Series) -> list[Any]:
+    """A column's values as Python objects, NaN and NA as None (vectorised)."""
+    if column.dtype.kind == "f":
+        numbers = column.to_numpy()
+        out = numbers.astype(object)
+        out[np.isnan(numbers)] = None
+        return list(out.tolist())
+    if column.dtype.kind in "biu":
+        return list(column.tolist())
+    objects = column.to_numpy(dtype=object)
+    nulls = pd.isna(objects)
+    if nulls.any():
+        objects = objects.copy()
+        objects[nulls] = None
+    return list(objects.tolist())
+
+
+def _columns(frame: pd.DataFrame, columns: Sequence[str], prefix: str = "") -> dict[str, Any]:
+    """Columns as ``bulk_write`` takes them: name -> list of values."""
+    return {prefix + c: _values(frame[c]) for c in columns}
 
 
 def _records(frame: pd.DataFrame, columns: Sequence[str], prefix: str = "") -> list[dict[str, Any]]:
-    """Rows as parameter dicts, NaN and NA as None, built column by column (fast)."""
-    values = [[_clean(v) for v in frame[c].tolist()] for c in columns]
-    names = [prefix + c for c in columns]
-    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
-
-
-def _execute_many(connection: sa.Connection, statement: Any, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), _BATCH_ROWS):
-        connection.execute(statement, rows[start : start + _BATCH_ROWS])
+    """Rows as parameter dicts, NaN and NA as None (for the few-row writes)."""
+    values = _columns(frame, columns, prefix)
+    names = list(values)
+    return [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]
 
 
 def _frame(result: sa.CursorResult[Any], columns: Sequence[str]) -> pd.DataFrame:
@@ -98,8 +121,18 @@ def _frame(result: sa.CursorResult[Any], columns: Sequence[str]) -> pd.DataFrame
 
 
 def _read_parent(connection: sa.Connection) -> pd.DataFrame:
+    # Read raw (a million rows through SQLAlchemy's per-value conversion take
+    # seconds): the diff needs only whether missing_since is set, and
+    # booleans, which SQLite and MySQL return as 0/1.
     chosen = [TRACKER_ACCOUNTS.c[c] for c in PARENT_COLUMNS]
-    return _frame(connection.execute(sa.select(*chosen)), PARENT_COLUMNS)
+    raw = read_columns(connection, sa.select(*chosen))
+    frame = pd.DataFrame(raw, columns=list(PARENT_COLUMNS))
+    frame["is_enabled"] = frame["is_enabled"].astype(bool)
+    missing = frame["missing_since"].notna().to_numpy()
+    frame["missing_since"] = np.array([None, True], dtype=object)[missing.astype(np.intp)]
+    for name in ("revenue", "gmv"):
+        frame[name] = frame[name].astype(float)
+    return frame
 
 
 def _read_ledger(connection: sa.Connection) -> pd.DataFrame:
@@ -109,16 +142,6 @@ def _read_ledger(connection: sa.Connection) -> pd.DataFrame:
 def _last_tracked(connection: sa.Connection) -> dt.date | None:
     found = connection.execute(sa.select(sa.func.max(TRACKER_RUNS.c.snapshot_date))).scalar()
     return found if isinstance(found, dt.date) or found is None else dt.date.fromisoformat(found)
-
-
-def _transition_rows(frame: pd.DataFrame, day: dt.date, now: dt.datetime) -> list[dict[str, Any]]:
-    rows = _records(
-        frame, ["account_id", "product", "kind", "episode_id", "revenue", "gmv", "region", "csm_id"]
-    )
-    for row in rows:
-        row["snapshot_date"] = day
-        row["recorded_at"] = now
-    return rows
 
 
 def close_answered(connection: sa.Connection, day: dt.date, now: dt.datetime) -> int:
@@ -311,11 +334,12 @@ def _apply(
     changes = diff_snapshot(parent, ledger, wins, snapshot, day)
 
     # The parent table.
-    new = changes.new_accounts.assign(first_seen=day, last_seen=day, updated_date=day)
-    _execute_many(
+    bulk_write(
         connection,
         TRACKER_ACCOUNTS.insert(),
-        _records(new, [*PARENT_COLUMNS, "first_seen", "last_seen", "updated_date"]),
+        _columns(changes.new_accounts, PARENT_COLUMNS)
+        | {c: Constant(day) for c in ("first_seen", "last_seen", "updated_date")},
+        batch_rows=_BATCH_ROWS,
     )
     updating = [c for c in PARENT_COLUMNS if c not in KEY]
     statement = (
@@ -329,12 +353,13 @@ def _apply(
             | {"updated_date": sa.bindparam("v_updated_date")}
         )
     )
-    keys = _records(changes.updates, list(KEY), prefix="k_")
-    values = _records(changes.updates, updating, prefix="v_")
-    _execute_many(
+    bulk_write(
         connection,
         statement,
-        [k | v | {"v_updated_date": day} for k, v in zip(keys, values, strict=True)],
+        _columns(changes.updates, KEY, prefix="k_")
+        | _columns(changes.updates, updating, prefix="v_")
+        | {"v_updated_date": Constant(day)},
+        batch_rows=_BATCH_ROWS,
     )
     # Every account in today's snapshot was seen today: one statement, not a row each.
     connection.execute(
@@ -410,7 +435,13 @@ def _apply(
     if queued:
         connection.execute(OUTBOX.insert(), queued)
 
-    _execute_many(connection, TRANSITIONS.insert(), _transition_rows(changes.transitions, day, now))
+    bulk_write(
+        connection,
+        TRANSITIONS.insert(),
+        _columns(changes.transitions, _TRANSITION_COLUMNS)
+        | {"snapshot_date": Constant(day), "recorded_at": Constant(now)},
+        batch_rows=_BATCH_ROWS,
+    )
     counts = changes.counts()
     if closed:
         counts["closed_by_outcome"] = closed

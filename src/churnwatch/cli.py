@@ -599,4 +599,5 @@ from churnwatch import (  # noqa: E402
     _cli_report,  # noqa: F401
     _cli_retention,  # noqa: F401
     _cli_segments,  # noqa: F401
+    _cli_tracker,  # noqa: F401
 )

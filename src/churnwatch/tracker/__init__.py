@@ -28,7 +28,7 @@ from churnwatch.tracker._cadence import CadenceStep, due_step, in_holdout
 from churnwatch.tracker._diff import Changes, diff_snapshot, episode_id
 from churnwatch.tracker._risk import latest_risk_scores, track_risk
 from churnwatch.tracker._snapshot import prepare_snapshot, read_snapshot, snapshot_dates
-from churnwatch.tracker._track import TrackResult, track_snapshot
+from churnwatch.tracker._track import TrackResult, last_tracked_date, track_snapshot
 
 __all__ = [
     "CadenceStep",
@@ -38,6 +38,7 @@ __all__ = [
     "due_step",
     "episode_id",
     "in_holdout",
+    "last_tracked_date",
     "latest_risk_scores",
     "prepare_snapshot",
     "read_snapshot",

@@ -45,7 +45,14 @@ from churnwatch.tracker._cadence import cadence_from_settings, due_step, in_hold
 from churnwatch.tracker._diff import PARENT_COLUMNS, diff_snapshot, midnight, stack
 from churnwatch.tracker._snapshot import KEY, prepare_snapshot
 
-__all__ = ["LEDGER_COLUMNS", "TrackResult", "close_answered", "queue_cadence", "track_snapshot"]
+__all__ = [
+    "LEDGER_COLUMNS",
+    "TrackResult",
+    "close_answered",
+    "last_tracked_date",
+    "queue_cadence",
+    "track_snapshot",
+]
 
 #: Rows per executemany batch: large enough to amortise round trips, small
 #: enough to keep the parameter lists of a million-row first day in memory once.
@@ -142,6 +149,19 @@ def _read_ledger(connection: sa.Connection) -> pd.DataFrame:
 def _last_tracked(connection: sa.Connection) -> dt.date | None:
     found = connection.execute(sa.select(sa.func.max(TRACKER_RUNS.c.snapshot_date))).scalar()
     return found if isinstance(found, dt.date) or found is None else dt.date.fromisoformat(found)
+
+
+def last_tracked_date(store: Store) -> dt.date | None:
+    """The latest snapshot date tracked, or None before the first.
+
+    Examples
+    --------
+    >>> from churnwatch.store import open_store
+    >>> last_tracked_date(open_store("sqlite://")) is None
+    True
+    """
+    with store.engine.connect() as connection:
+        return _last_tracked(connection)
 
 
 def close_answered(connection: sa.Connection, day: dt.date, now: dt.datetime) -> int:

@@ -181,3 +181,10 @@ def test_empty_or_missing_tables(warehouse: Warehouse) -> None:
         logo_retention(warehouse)
     with pytest.raises(AnalysisError, match="'subscriptions' is empty"):
         mrr_movements(warehouse)
+
+
+@pytest.mark.parametrize("basis", ["activity", "subscription"])
+def test_no_period_ended_yet_is_all_unknown(tiny: Warehouse, basis: str) -> None:
+    table = logo_retention(tiny, basis=basis, periods_count=2, observation_end="2024-01-25")  # type: ignore[arg-type]
+    assert table.sizes.tolist() == [2]
+    assert np.isnan(table.counts.to_numpy()).all()

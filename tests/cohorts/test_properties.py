@@ -234,3 +234,74 @@ def test_movements_add_up_and_equal_pandas(
     new = cents["new"] / 100.0
     for cohort, value in revenue.mrr[0].items():
         assert value == new[cohort]
+
+
+def reference_subscribed(
+    account_rows: list[tuple[str, int | None]],
+    subscription_rows: list[tuple[str, int, int | None, float]],
+    freq: str,
+) -> dict[tuple[pd.Period, int], int]:
+    """Accounts with a subscription running during some of each period, with pandas."""
+    end = pd.Timestamp(END).tz_convert(None)
+
+    def naive(hours: int) -> pd.Timestamp:
+        return pd.Timestamp(at(hours)).tz_convert(None)
+
+    cohorts = {
+        a: naive(h).to_period(freq) for a, h in account_rows if h is not None and at(h) < END
+    }
+    counts: dict[tuple[pd.Period, int], int] = {}
+    for account, cohort in cohorts.items():
+        for k in range(PERIODS):
+            period = cohort + k
+            if (period + 1).start_time > end:
+                continue
+            running = any(
+                a == account
+                and naive(h) < (period + 1).start_time
+                and (n is None or (naive(h + n) > period.start_time))
+                for a, h, n, _ in subscription_rows
+            )
+            counts[(cohort, k)] = counts.get((cohort, k), 0) + int(running)
+    return counts
+
+
+# Starts and ends on the hour, often on midnight of a month's or a week's first day.
+boundary_hours = st.one_of(
+    HOURS, st.sampled_from([24 * d for d in (0, 7, 31, 35, 60, 91, 98, 121, 152)])
+)
+boundary_subscriptions = st.lists(
+    st.tuples(
+        st.sampled_from(ACCOUNTS),
+        boundary_hours,
+        st.one_of(st.none(), st.sampled_from([24, 24 * 7, 24 * 29, 24 * 31]), st.integers(1, 2000)),
+        st.just(10.0),
+    ),
+    max_size=10,
+)
+
+
+@SETTINGS
+@given(
+    account_rows=accounts,
+    subscription_rows=boundary_subscriptions,
+    period=st.sampled_from(["month", "week"]),
+)
+def test_subscription_basis_equals_pandas(
+    account_rows: list[tuple[str, int | None]],
+    subscription_rows: list[tuple[str, int, int | None, float]],
+    period: str,
+) -> None:
+    freq = "M" if period == "month" else "W-SUN"
+    counts = reference_subscribed(account_rows, subscription_rows, freq)
+    if not counts or not subscription_rows:
+        return
+    with load(account_rows, [], subscription_rows) as wh:
+        table = logo_retention(
+            wh,
+            period=period,  # type: ignore[arg-type]
+            basis="subscription",
+            periods_count=PERIODS,
+            observation_end=END,
+        )
+    assert as_cells(table, freq)[1] == counts

@@ -25,13 +25,17 @@ from churnwatch.features._portable import instant, seconds_between
 from churnwatch.warehouse import Warehouse
 
 __all__ = [
+    "MAX_PERIODS",
     "Grain",
     "ObservationEnd",
+    "check_grain",
     "check_periods_count",
     "check_tables",
+    "index_of",
+    "last_known_index",
     "period_index",
+    "period_numbers",
     "period_start",
-    "periods_table",
     "resolve_observation_end",
 ]
 
@@ -202,28 +206,40 @@ def last_known_index(end: dt.datetime, grain: Grain) -> int:
     return index - 1
 
 
-def periods_table(indices: range, grain: Grain, dialect: str) -> exp.Expr:
-    """A derived table of periods: ``period_index``, ``period_start``, ``period_end``.
+def period_numbers(first: int, last: int) -> exp.Select:
+    """A derived table of the integers ``first`` to ``last`` as ``period_index``.
 
-    Written as literal rows joined by ``UNION ALL`` rather than uploaded as a
-    temporary table: MySQL and MariaDB cannot open a temporary table twice in
-    one query, and the revenue queries read their periods through CTEs that
-    are referenced more than once.
+    Built as a cross join of digit tables (ten literal rows each) rather than
+    as one literal row per period, which sqlglot renders slowly past a few
+    hundred rows, or as a recursive CTE, which MySQL stops at 1,000 rows.
+    Nor is it uploaded as a temporary table: MySQL and MariaDB cannot open a
+    temporary table twice in one query, and the revenue queries read their
+    months through CTEs that are referenced more than once.
+
+    Examples
+    --------
+    >>> from churnwatch.warehouse import connect
+    >>> with connect("duckdb:///:memory:") as wh:
+    ...     found = wh.query(exp.select("*").from_(period_numbers(7, 18).subquery("n")))
+    >>> sorted(found.column("period_index").to_pylist()) == list(range(7, 19))
+    True
     """
-    if not indices:
+    if last < first:
         raise AnalysisError("no complete period lies between the first data and the end")
-    selects = [
-        exp.select(
-            exp.alias_(exp.cast(exp.Literal.number(i), "BIGINT"), "period_index"),
-            exp.alias_(instant(period_start(i, grain), dialect), "period_start"),
-            exp.alias_(instant(period_start(i + 1, grain), dialect), "period_end"),
-        )
-        for i in indices
-    ]
-    union: exp.Expr = selects[0]
-    for select in selects[1:]:
-        union = exp.union(union, select, distinct=False)
-    return union
+    places = range(len(str(last - first)))
+    digits: exp.Query = exp.select(exp.alias_(exp.Literal.number(0), "d"))
+    for digit in range(1, 10):
+        digits = exp.union(digits, exp.select(exp.Literal.number(digit)), distinct=False)
+    total: exp.Expr = exp.Literal.number(first)
+    for place in places:
+        step = exp.Mul(this=exp.column("d", f"d{place}"), expression=exp.Literal.number(10**place))
+        total = exp.Add(this=total, expression=step)
+    query = exp.select(exp.alias_(exp.cast(total, "BIGINT"), "period_index")).from_(
+        digits.subquery("d0")
+    )
+    for place in places[1:]:
+        query = query.join(digits.subquery(f"d{place}"), join_type="CROSS")
+    return query.where(total.copy() <= exp.Literal.number(last))
 
 
 def resolve_observation_end(

@@ -39,8 +39,8 @@ from churnwatch.cohorts._periods import (
     check_tables,
     last_known_index,
     period_index,
+    period_numbers,
     period_start,
-    periods_table,
     resolve_observation_end,
 )
 from churnwatch.config import Settings
@@ -223,11 +223,14 @@ def logo_retention(
         )
     }
     first_cohort = min(sizes_py)
-    if basis == "activity":
-        active = _activity(grain, dialect, end.at)
+    if last < first_cohort:  # no cohort's first period has ended: every cell is unknown
+        cells = pa.table({"cohort_index": [], "period_number": [], "active_accounts": []})
     else:
-        active = _subscribed(range(first_cohort, last + 1), grain, dialect)
-    cells = warehouse.query(_cells_query(cohorts, active, count))
+        if basis == "activity":
+            active = _activity(grain, dialect, end.at)
+        else:
+            active = _subscribed(first_cohort, last, grain, dialect)
+        cells = warehouse.query(_cells_query(cohorts, active, count))
     return _assemble(sizes_py, cells, grain, count, last, basis, cohort_by, end)
 
 
@@ -275,26 +278,44 @@ def _activity(grain: Grain, dialect: str, end: dt.datetime) -> exp.Select:
     )
 
 
-def _subscribed(indices: range, grain: Grain, dialect: str) -> exp.Select:
-    """Distinct ``account_id, period_index`` of periods a subscription runs during."""
-    started = exp.column("started_at", "s", quoted=True)
-    ended = exp.column("ended_at", "s", quoted=True)
-    starts_before_end = started < exp.column("period_end", "p")
-    ends_after_start = exp.or_(
-        ended.is_(exp.null()), ended.copy() > exp.column("period_start", "p")
+def _subscribed(first: int, last: int, grain: Grain, dialect: str) -> exp.Select:
+    """Distinct ``account_id, period_index`` of the periods a subscription runs during.
+
+    A subscription runs during period *p* when it starts before *p* ends (its
+    start's period is at most *p*) and ends after *p* starts, or never: the
+    period of its last instant, a microsecond before its end, is at least
+    *p*. One that ends where it starts runs during no period.
+    """
+    started = exp.column("started_at", quoted=True)
+    ended = exp.column("ended_at", quoted=True)
+    last_instant = exp.Sub(
+        this=ended.copy(),
+        expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var("MICROSECOND")),
     )
-    # A subscription that ends where it starts runs during no period.
-    has_length = exp.or_(ended.copy().is_(exp.null()), ended.copy() > started.copy())
+    until = exp.Case(
+        ifs=[exp.If(this=ended.is_(exp.null()), true=exp.Literal.number(last))],
+        default=period_index(last_instant, grain, dialect),
+    )
+    spans = (
+        exp.select(
+            exp.column("account_id", quoted=True),
+            exp.alias_(period_index(started, grain, dialect), "first_period"),
+            exp.alias_(until, "last_period"),
+        )
+        .from_("subscriptions")
+        .where(exp.or_(ended.copy().is_(exp.null()), ended.copy() > started.copy()))
+    )
+    period = exp.column("period_index", "n")
     return (
-        exp.select(exp.column("account_id", "s", quoted=True), exp.column("period_index", "p"))
+        exp.select(exp.column("account_id", "s", quoted=True), period)
         .distinct()
-        .from_(exp.to_table("subscriptions").as_("s"))
+        .from_(spans.subquery("s"))
         .join(
-            exp.Subquery(
-                this=periods_table(indices, grain, dialect),
-                alias=exp.TableAlias(this=exp.to_identifier("p")),
+            period_numbers(first, last).subquery("n"),
+            on=exp.and_(
+                period.copy() >= exp.column("first_period", "s"),
+                period.copy() <= exp.column("last_period", "s"),
             ),
-            on=exp.and_(starts_before_end, ends_after_start, has_length),
         )
     )
 

@@ -46,8 +46,9 @@ from churnwatch.cohorts._periods import (
     check_tables,
     index_of,
     last_known_index,
+    period_index,
+    period_numbers,
     period_start,
-    periods_table,
     resolve_observation_end,
 )
 from churnwatch.config import Settings
@@ -106,16 +107,28 @@ def mrr_months(
 
 
 def account_mrr(months: MRRMonths, dialect: str) -> exp.Select:
-    """``account_id, month_index, mrr_cents`` of every account with MRR at a month's end."""
-    started = exp.column("started_at", "s", quoted=True)
-    ended = exp.column("ended_at", "s", quoted=True)
-    month_end = exp.column("period_end", "p")
+    """``account_id, month_index, mrr_cents`` of every account with MRR at a month's end.
+
+    A subscription runs at the end of month *m* when it started before month
+    *m + 1* began and did not end before it: its start's month is at most
+    *m* and its end's month (if any) at least *m + 1*. Each subscription is
+    joined to the months from its start's to the one before its end's.
+    """
+    started = period_index(exp.column("started_at", quoted=True), "month", dialect)
+    ended = exp.column("ended_at", quoted=True)
+    last = exp.Literal.number(months.last)
+    until = exp.Case(
+        ifs=[exp.If(this=ended.is_(exp.null()), true=last)],
+        default=exp.Sub(
+            this=period_index(ended.copy(), "month", dialect), expression=exp.Literal.number(1)
+        ),
+    )
     cents = exp.cast(
         exp.Floor(
             this=exp.Add(
                 this=exp.Mul(
                     this=exp.func(
-                        "COALESCE", exp.column("mrr", "s", quoted=True), exp.Literal.number(0)
+                        "COALESCE", exp.column("mrr", quoted=True), exp.Literal.number(0)
                     ),
                     expression=exp.Literal.number(100),
                 ),
@@ -124,25 +137,29 @@ def account_mrr(months: MRRMonths, dialect: str) -> exp.Select:
         ),
         "BIGINT",
     )
-    total = exp.func("SUM", cents)
+    spans = exp.select(
+        exp.column("account_id", quoted=True),
+        exp.alias_(started, "first_month"),
+        exp.alias_(until, "last_month"),
+        exp.alias_(cents, "cents"),
+    ).from_("subscriptions")
+    month = exp.column("period_index", "n")
+    total = exp.func("SUM", exp.column("cents", "s"))
     return (
         exp.select(
             exp.column("account_id", "s", quoted=True),
-            exp.alias_(exp.column("period_index", "p"), "month_index"),
+            exp.alias_(month, "month_index"),
             exp.alias_(total, "mrr_cents"),
         )
-        .from_(exp.to_table("subscriptions").as_("s"))
+        .from_(spans.subquery("s"))
         .join(
-            exp.Subquery(
-                this=periods_table(months.indices, "month", dialect),
-                alias=exp.TableAlias(this=exp.to_identifier("p")),
-            ),
+            period_numbers(months.first, months.last).subquery("n"),
             on=exp.and_(
-                started < month_end,
-                exp.or_(ended.is_(exp.null()), ended.copy() >= month_end.copy()),
+                month.copy() >= exp.column("first_month", "s"),
+                month.copy() <= exp.column("last_month", "s"),
             ),
         )
-        .group_by(exp.column("account_id", "s", quoted=True), exp.column("period_index", "p"))
+        .group_by(exp.column("account_id", "s", quoted=True), month.copy())
         .having(total.copy() > exp.Literal.number(0))
     )
 

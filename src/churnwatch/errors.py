@@ -20,7 +20,8 @@ so callers (and the CLI, which turns them into one readable line and exit code
     │                        cannot be computed from the data or settings given
     ├── DeliveryError        a notification could not be delivered by its channel
     ├── StoreError           the operational store cannot be opened or is too new
-    └── TrackerError         a snapshot cannot be tracked (bad rows, a date out of order)
+    ├── TrackerError         a snapshot cannot be tracked (bad rows, a date out of order)
+    └── OutcomeError         a CSM answer, a CRM import or a daily run is invalid or blocked
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "LabelError",
     "MappingError",
     "ModelError",
+    "OutcomeError",
     "SimulationError",
     "SourceError",
     "StoreError",
@@ -151,4 +153,13 @@ class TrackerError(ChurnwatchError):
 
     Raised, for example, for a snapshot with repeated (account, product)
     rows or missing columns, or one dated before the last date tracked.
+    """
+
+
+class OutcomeError(ChurnwatchError):
+    """A CSM answer, a CRM activity import or a daily run cannot be done as asked.
+
+    Raised, for example, for an outcome that is not won, lost or not_useful,
+    an episode the store does not know, a CRM file without an account
+    column, or a daily run while another one holds the lock.
     """

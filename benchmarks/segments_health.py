@@ -43,6 +43,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cutoffs", type=int, default=3, help="backtest cutoffs")
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument(
+        "--no-model", action="store_true", help="skip the model-based score (its training)"
+    )
     args = parser.parse_args()
 
     from churnwatch.health import account_health, backtest_health
@@ -80,16 +83,19 @@ def main() -> None:
         # first backtest cutoff, then score each backtest cutoff as a daily run would.
         clock = time.perf_counter()
         spec = LabelSpec.from_settings(settings.churn)
-        delay = dt.timedelta(days=spec.horizon_days[0] + spec.settle_days)
-        last_train = cutoffs[0] - delay
-        schedule = CutoffSchedule.every("2024-02-01", last_train + dt.timedelta(days=1), months=1)
-        frame = training_frame(wh, spec, schedule, observation_end=end)
-        registry = ModelRegistry(work / "models")
-        register_model(frame, "churn_30d", registry, search_iterations=0, promote=True)
-        for cutoff in cutoffs:
-            score_accounts(wh, registry, as_of=cutoff)
-        print(f"model trained on cutoffs up to {last_train:%Y-%m-%d} and scored at the "
-              f"backtest cutoffs: {time.perf_counter() - clock:.1f} s")  # fmt: skip
+        if not args.no_model:
+            delay = dt.timedelta(days=spec.horizon_days[0] + spec.settle_days)
+            last_train = cutoffs[0] - delay
+            schedule = CutoffSchedule.every(
+                "2024-02-01", last_train + dt.timedelta(days=1), months=1
+            )
+            frame = training_frame(wh, spec, schedule, observation_end=end)
+            registry = ModelRegistry(work / "models")
+            register_model(frame, "churn_30d", registry, search_iterations=0, promote=True)
+            for cutoff in cutoffs:
+                score_accounts(wh, registry, as_of=cutoff)
+            print(f"model trained on cutoffs up to {last_train:%Y-%m-%d} and scored at the "
+                  f"backtest cutoffs: {time.perf_counter() - clock:.1f} s")  # fmt: skip
 
         tested = backtest_health(wh, settings, cutoffs_count=args.cutoffs)
         print("\nbacktest against churn_30d (risk = 100 - score):")

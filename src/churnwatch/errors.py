@@ -22,6 +22,7 @@ so callers (and the CLI, which turns them into one readable line and exit code
     ├── StoreError           the operational store cannot be opened or is too new
     ├── TrackerError         a snapshot cannot be tracked (bad rows, a date out of order)
     └── OutcomeError         a CSM answer, a CRM import or a daily run is invalid or blocked
+        └── UnknownEpisodeError  the episode (or account) answered is not in the store
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "StoreError",
     "StrictLoadError",
     "TrackerError",
+    "UnknownEpisodeError",
     "WarehouseError",
 ]
 
@@ -163,3 +165,7 @@ class OutcomeError(ChurnwatchError):
     an episode the store does not know, a CRM file without an account
     column, or a daily run while another one holds the lock.
     """
+
+
+class UnknownEpisodeError(OutcomeError):
+    """The episode an answer names, or the account's open episode, is not in the store."""

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from churnwatch.errors import OutcomeError
+from churnwatch.errors import OutcomeError, UnknownEpisodeError
 from churnwatch.store import CHURN_LEDGER, OUTCOMES, TRANSITIONS, WIN_LEDGER, Store
 
 __all__ = ["OUTCOME_KINDS", "OUTCOME_SOURCES", "Outcome", "list_outcomes", "record_outcome"]
@@ -117,7 +117,7 @@ def _open_episode(connection: sa.Connection, account_id: str, product: str | Non
     found = connection.execute(query.order_by(CHURN_LEDGER.c.product)).all()
     if not found:
         where = f"account {account_id!r}" + (f" (product {product!r})" if product else "")
-        raise OutcomeError(
+        raise UnknownEpisodeError(
             f"{where} has no open at-risk episode; give the episode id of the notification "
             "answered (--episode), or check the account id"
         )
@@ -235,7 +235,7 @@ def record_outcome(
             episode_id = _open_episode(connection, account_id, product)
         found = _episode(connection, episode_id)
         if found is None:
-            raise OutcomeError(
+            raise UnknownEpisodeError(
                 f"no episode {episode_id!r} in the operational store; the id is the one the "
                 "notification carries (account|product|date|source)"
             )

@@ -1,0 +1,31 @@
+"""``/kpis``: the customer-success KPIs and the impact against the holdout."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from churnwatch.api._app import state_of
+from churnwatch.outcomes import compute_kpis
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["kpis"])
+
+
+@router.get("/kpis")
+def get_kpis(
+    request: Request,
+    as_of: Annotated[dt.date | None, Query(description="Snapshot date (YYYY-MM-DD).")] = None,
+    window_days: Annotated[
+        int | None, Query(ge=1, le=3650, description="Recovery window of the impact report.")
+    ] = None,
+) -> dict[str, Any]:
+    """The KPIs as of a snapshot date (default: the last one tracked)."""
+    state = state_of(request)
+    kpis = compute_kpis(
+        state.store, as_of=as_of, tracker=state.settings.tracker, window_days=window_days
+    )
+    return kpis.as_json()

@@ -596,6 +596,7 @@ from churnwatch import (  # noqa: E402
     _cli_cohorts,  # noqa: F401
     _cli_models,  # noqa: F401
     _cli_notify,  # noqa: F401
+    _cli_outcomes,  # noqa: F401
     _cli_report,  # noqa: F401
     _cli_retention,  # noqa: F401
     _cli_segments,  # noqa: F401

@@ -266,3 +266,11 @@ def test_backtest_sets_the_model_score_beside(tmp_path: Path, warehouse_file: Pa
     model = result.metrics.loc[result.metrics["score"] == "model"]
     assert set(model["cutoff"]) == {str(cutoff.date()), "pooled"}
     assert model["roc_auc"].iloc[0] == pytest.approx(roc_auc_score(mine["churn_30d"], probability))
+
+
+def test_too_short_a_history_is_an_analysis_error(tmp_path: Path) -> None:
+    sim = simulate(tmp_path / "sim", n_accounts=60, seed=1, end="2024-01-20")
+    with connect(f"duckdb:///{tmp_path / 'w.duckdb'}") as wh:
+        ingest(sim.settings(), wh, now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        with pytest.raises(AnalysisError, match="cannot be backtested"):
+            backtest_health(wh, sim.settings())

@@ -22,7 +22,7 @@ from sqlglot import exp
 
 from churnwatch._health_settings import HealthComponent
 from churnwatch.config import Settings
-from churnwatch.errors import AnalysisError
+from churnwatch.errors import AnalysisError, LabelError, ModelError
 from churnwatch.features import compute_features
 from churnwatch.features._portable import instant
 from churnwatch.health._frame import project_specs
@@ -275,10 +275,18 @@ def backtest_health(
     count = cutoffs_count or settings.health.backtest_cutoffs_count
     label_spec = LabelSpec.from_settings(settings.churn)
     end = settings.data.observation_end
-    schedule = training_schedule(
-        warehouse, label_spec, every_days=settings.model.cutoff_interval_days, observation_end=end
-    )
-    labels = make_labels(warehouse, label_spec, schedule, observation_end=end)
+    try:
+        schedule = training_schedule(
+            warehouse,
+            label_spec,
+            every_days=settings.model.cutoff_interval_days,
+            observation_end=end,
+        )
+        labels = make_labels(warehouse, label_spec, schedule, observation_end=end)
+    except (LabelError, ModelError) as exc:
+        # Too little data for one cutoff (or none at all) is a limit of the data,
+        # which callers of an analysis catch as such.
+        raise AnalysisError(f"the health score cannot be backtested: {exc}") from None
     label = label_spec.columns[0]
     table = labels.frame.to_pandas()
     settled = table.loc[table[label].notna(), "cutoff"].drop_duplicates().sort_values()

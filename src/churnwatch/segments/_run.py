@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from churnwatch.config import Settings
-from churnwatch.errors import AnalysisError
+from churnwatch.errors import AnalysisError, ConfigError
 from churnwatch.features import FeatureSpec, compute_features, feature_set
 from churnwatch.health._frame import analysis_cutoff, population_frame
 from churnwatch.labels import CutoffSchedule, LabelSpec, infer_observation_end, make_labels
@@ -257,21 +257,26 @@ def segment_accounts(
     frame = _with_breadth(population_frame(warehouse, settings, [cutoff], specs), per_type)
     label_spec = LabelSpec.from_settings(settings.churn)
     label = label_spec.columns[0]
-    end = (
-        to_utc(settings.data.observation_end, "observation_end")
-        if settings.data.observation_end
-        else infer_observation_end(warehouse, label_spec).at
-    )
-    delay = dt.timedelta(
-        days=label_spec.lead_days + label_spec.horizon_days[0] + label_spec.settle_days
-    )
-    past = min(cutoff, end) - delay
     notes: list[str] = []
     churn_frame = None
-    labels = make_labels(
-        warehouse, label_spec, CutoffSchedule.explicit([past]), observation_end=end
-    ).frame
-    if labels.num_rows:
+    try:
+        end = (
+            to_utc(settings.data.observation_end, "observation_end")
+            if settings.data.observation_end
+            else infer_observation_end(warehouse, label_spec).at
+        )
+        delay = dt.timedelta(
+            days=label_spec.lead_days + label_spec.horizon_days[0] + label_spec.settle_days
+        )
+        past = min(cutoff, end) - delay
+        labels = make_labels(
+            warehouse, label_spec, CutoffSchedule.explicit([past]), observation_end=end
+        ).frame
+    except ConfigError as exc:
+        # The segments stand without a churn rate; say why it is missing.
+        notes.append(f"no churn rate: {exc}")
+        labels = None
+    if labels is not None and labels.num_rows:
         keys = labels.select(["account_id", "cutoff"])
         churn_frame = _with_breadth(compute_features(warehouse, keys, specs).to_pandas(), per_type)
         churn_frame[label] = labels.column(label).to_numpy(zero_copy_only=False)
@@ -279,7 +284,7 @@ def segment_accounts(
             f"churn rate: share of the segment's accounts at {past:%Y-%m-%d} that churned "
             f"within {label_spec.horizon_days[0]} days ({label_spec.describe()})"
         )
-    else:
+    elif labels is not None:
         notes.append(f"no churn rate: no account was a customer at {past:%Y-%m-%d}")
     result = segment_frame(
         frame,

@@ -1,8 +1,10 @@
 """The daily run: idempotent, one at a time, and whole after being killed anywhere.
 
-The crash test runs the daily job for a month of simulated snapshots in a
-subprocess, kills it with SIGKILL after random delays, again and again,
-then lets a last run finish. Notifications go to a real HTTP server started
+The crash test runs the daily job over 24 days of simulated snapshots in a
+forked subprocess and kills it with SIGKILL: three times at injected points
+(the receiver kills the sender on its 2nd, 5th and 11th request, before
+answering — the worst moment, a message delivered but not recorded), then
+sixteen times after random delays; a last run finishes the work. Notifications go to a real HTTP server started
 here, which records every request with its ``Idempotency-Key`` — and keeps
 one delivery per key, as a provider honouring the key does. The ledger and
 the deliveries must equal those of a run never interrupted.
@@ -62,6 +64,11 @@ class Receiver:
     def __init__(self) -> None:
         self.keys: list[str] = []
         self.lock = threading.Lock()
+        # Injected crash points: on the n-th request, SIGKILL the sender before answering —
+        # the provider has the message, the sender never learns it.
+        self.kill_at: set[int] = set()
+        self.victim: int | None = None
+        self.killed = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,6 +77,10 @@ class Receiver:
                 json.loads(body)
                 with receiver.lock:
                     receiver.keys.append(self.headers["Idempotency-Key"])
+                    victim = receiver.victim if len(receiver.keys) in receiver.kill_at else None
+                    if victim is not None:
+                        os.kill(victim, signal.SIGKILL)
+                        receiver.killed += 1
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -200,8 +211,18 @@ def test_killed_daily_runs_lose_and_duplicate_no_notification(
     assert len(expected_keys) >= 30  # enough notifications for the kills to land among them
     assert sorted(clean.keys) == sorted(expected_keys)  # once each
 
-    # The same month, killed again and again at random moments.
     crashed_url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
+    # First, kills at injected points: in the middle of a delivery.
+    receiver.kill_at = {2, 5, 11}
+    for _ in range(3):
+        process = _start(crashed_url, days, receiver.url)
+        receiver.victim = process.pid
+        process.join(timeout=300)
+        assert process.exitcode == -signal.SIGKILL
+    receiver.victim = None
+    assert receiver.killed == 3
+
+    # Then the same month killed again and again at random moments.
     rng = random.Random(20240601)
     kills = unfinished = 0
     for _ in range(16):
@@ -230,8 +251,10 @@ def test_killed_daily_runs_lose_and_duplicate_no_notification(
     assert statuses == {"sent": len(expected_keys)}
     # Delivered: every notification, once per key (what a receiver honouring the key keeps).
     assert set(receiver.keys) == expected_keys
-    # A repeat can only come from a kill between the POST and recording it: one per kill at most.
-    assert len(receiver.keys) - len(expected_keys) <= kills
+    # A repeat comes only from a kill between the POST and its record: one per kill at most,
+    # and one for each injected kill, which fell exactly there.
+    repeats = len(receiver.keys) - len(expected_keys)
+    assert 3 <= repeats <= kills + 3
 
 
 # -- the lock ----------------------------------------------------------------------------------

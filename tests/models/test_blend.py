@@ -1,4 +1,4 @@
-"""Blend of trees and a logistic regression: exact contributions, a weight chosen on held-out rows."""
+"""Blend of trees and a logistic regression: exact contributions, weight chosen on held-out rows."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from churnwatch.models import BlendChurn, train_model
 from churnwatch.models._blend import TREE_WEIGHTS, choose_tree_weight
 from churnwatch.models._estimators import LightGBMChurn, LogisticChurn
 from churnwatch.models._search import search_folds, search_params
+from churnwatch.models._train import BLEND_SPLINE_KNOTS
 
 FAST_TREES = {"n_estimators": 40, "n_jobs": 1}
 
@@ -144,7 +145,9 @@ def test_a_blend_must_be_fitted_and_read_its_own_columns() -> None:
     rows=st.integers(20, 120),
     n_folds=st.integers(1, 4),
 )
-def test_the_chosen_weight_scores_best_of_all_candidates(seed: int, rows: int, n_folds: int) -> None:
+def test_the_chosen_weight_scores_best_of_all_candidates(
+    seed: int, rows: int, n_folds: int
+) -> None:
     """The chosen weight's score is the mean fold AUC of its blend, and no candidate beats it."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, rows)
@@ -167,9 +170,20 @@ def test_the_chosen_weight_scores_best_of_all_candidates(seed: int, rows: int, n
     others = [mean_auc(w) for w in TREE_WEIGHTS]
     assert score >= max(others) - 1e-12
     # ties go to the earliest candidate: the trees alone come first
-    assert TREE_WEIGHTS.index(weight) == min(
-        i for i, s in enumerate(others) if s >= score - 1e-12
-    )
+    assert TREE_WEIGHTS.index(weight) == min(i for i, s in enumerate(others) if s >= score - 1e-12)
+
+
+def test_blend_applies_its_parts_block_by_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows applied in blocks (bounded memory) give what one pass gives."""
+    from churnwatch.models import _blend
+
+    X, y = churn_frame(300)
+    blend = BlendChurn(LightGBMChurn(**FAST_TREES), LogisticChurn(spline_knots=4)).fit(X, y)
+    whole = blend.decision_function(X), *blend.contributions(X)
+    monkeypatch.setattr(_blend, "_BLOCK_ROWS", 7)
+    blocks = blend.decision_function(X), *blend.contributions(X)
+    for one, other in zip(whole, blocks, strict=True):
+        np.testing.assert_allclose(one, other, rtol=0, atol=1e-12)
 
 
 def test_weights_outside_zero_one_are_refused() -> None:
@@ -217,9 +231,18 @@ def test_the_pipeline_blends_with_the_weight_its_own_folds_choose() -> None:
     frame = X.assign(account_id=[f"a{i}" for i in range(len(X))], churn=y.astype(float))
     features = ["logins", "tenure", "plan"]
     model = train_model(frame, features, "churn", search_iterations=2, random_state=1)
-    trees = search_params("lightgbm", "binary", X, y, cutoffs=None, n_iter=2, random_state=1, n_jobs=1)
-    linear = search_params("logistic", "binary", X, y, cutoffs=None, n_iter=2, random_state=1)
-    assert trees.validation_scores is not None and linear.validation_scores is not None
+    common = {"cutoffs": None, "n_iter": 2, "random_state": 1, "n_jobs": 1}
+    trees = search_params("lightgbm", "binary", X, y, **common)  # type: ignore[arg-type]
+    linear = search_params(
+        "logistic",
+        "binary",
+        X,
+        y,
+        fixed_params={"spline_knots": BLEND_SPLINE_KNOTS},
+        **common,  # type: ignore[arg-type]
+    )
+    assert trees.validation_scores is not None
+    assert linear.validation_scores is not None
     weight, _ = choose_tree_weight(
         y, trees.validation_scores, linear.validation_scores, trees.validation_folds
     )
@@ -230,6 +253,8 @@ def test_the_pipeline_blends_with_the_weight_its_own_folds_choose() -> None:
         assert isinstance(model.estimator, BlendChurn)
         assert model.params["tree_weight"] == weight
         assert model.params["linear_C"] == linear.best_params["C"]
+        assert model.params["linear_spline_knots"] == BLEND_SPLINE_KNOTS
+        assert model.estimator.linear_.spline_knots == BLEND_SPLINE_KNOTS
     # the blend of this smooth trend and threshold wins on its folds
     assert weight < 1.0
     values, base = model.contributions(frame)
@@ -237,8 +262,6 @@ def test_the_pipeline_blends_with_the_weight_its_own_folds_choose() -> None:
     np.testing.assert_allclose(values.sum(axis=1) + base, np.log(raw / (1 - raw)), atol=1e-6)
     reasons = model.reasons(frame.head(30), k=2)
     assert all(r.direction == "raises" for row in reasons for r in row)
-    alone = train_model(
-        frame, features, "churn", search_iterations=2, random_state=1, blend=False
-    )
+    alone = train_model(frame, features, "churn", search_iterations=2, random_state=1, blend=False)
     assert isinstance(alone.estimator, LightGBMChurn)
     assert alone.params == trees.best_params

@@ -280,7 +280,9 @@ def test_logistic_splines_match_a_hand_built_scikit_learn_pipeline() -> None:
         steps.append(
             (
                 f"{column}_line",
-                make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
+                ),
                 [column],
             )
         )
@@ -321,6 +323,17 @@ def test_logistic_spline_contributions_are_exact_per_feature() -> None:
     np.testing.assert_allclose(delta[:, 1:], 0.0, atol=1e-12)
     with pytest.raises(ConfigError, match="spline_knots"):
         LogisticChurn(spline_knots=2).fit(X, y)
+
+
+def test_a_number_never_seen_in_training_has_no_reference_and_no_warning() -> None:
+    """An all-missing column (early cutoffs of a new event type) trains quietly."""
+    X, y = churn_frame(200)
+    X["new_feature"] = np.nan
+    model = LogisticChurn(spline_knots=4).fit(X, y)  # warnings are errors here
+    assert np.isnan(model.references_["new_feature"])
+    values, base = model.contributions(X)
+    np.testing.assert_allclose(values[:, 3], 0.0, atol=1e-12)
+    np.testing.assert_allclose(base + values.sum(axis=1), model.decision_function(X), atol=1e-9)
 
 
 def test_logistic_unseen_and_missing_text_levels() -> None:

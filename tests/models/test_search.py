@@ -126,6 +126,20 @@ def test_search_scores_are_roc_auc_of_the_fold() -> None:
     assert found.trials.loc[0, "score"] == pytest.approx(np.mean(scores), abs=1e-12)
 
 
+def test_fixed_params_are_shared_by_every_trial_and_never_searched() -> None:
+    X, cutoffs, y = weekly_frame(weeks=4)
+    fixed = {"spline_knots": 4}
+    found = search_params(
+        "logistic", "binary", X, y, cutoffs=cutoffs, n_iter=2, n_splits=2, fixed_params=fixed
+    )
+    assert found.best_params["spline_knots"] == 4
+    best = found.trials.loc[found.trials["score"].idxmax()]
+    model = make_estimator("logistic", "binary", **found.best_params)
+    assert model.get_params()["C"] == best["C"]
+    with pytest.raises(ConfigError, match="both fixed and searched"):
+        search_params("logistic", "binary", X, y, cutoffs=cutoffs, fixed_params={"C": 1.0})
+
+
 def test_regression_search_scores_negative_mae() -> None:
     X, _, _ = weekly_frame()
     y = 3.0 * X["logins"].to_numpy()

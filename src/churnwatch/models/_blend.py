@@ -48,6 +48,10 @@ __all__ = ["TREE_WEIGHTS", "BlendChurn", "choose_tree_weight"]
 #: Steps of 0.1: finer steps would fit the noise of a few thousand validation rows.
 TREE_WEIGHTS: tuple[float, ...] = tuple(round(1.0 - 0.1 * i, 1) for i in range(11))
 
+#: Rows per block when applying the parts: the regression's design matrix (a
+#: spline basis per number) of a million accounts would take gigabytes at once.
+_BLOCK_ROWS = 65_536
+
 
 class BlendChurn(_ClassifierOutputs, _FrameEstimator):
     """Weighted sum of a LightGBM model's and a logistic regression's log-odds.
@@ -135,8 +139,10 @@ class BlendChurn(_ClassifierOutputs, _FrameEstimator):
     def _margin(self, X: pd.DataFrame) -> Floats:
         columns = self._columns(X)  # checks fitted first
         margin = np.zeros(len(columns), dtype=np.float64)
-        for share, part in self._parts():
-            margin += share * part.decision_function(columns)
+        for start in range(0, len(columns), _BLOCK_ROWS):
+            rows = slice(start, start + _BLOCK_ROWS)
+            for share, part in self._parts():
+                margin[rows] += share * part.decision_function(columns.iloc[rows])
         return margin
 
     def contributions(self, X: pd.DataFrame) -> tuple[Floats, Floats]:
@@ -149,10 +155,12 @@ class BlendChurn(_ClassifierOutputs, _FrameEstimator):
         columns = self._columns(X)
         values = np.zeros((len(columns), self.n_features_in_), dtype=np.float64)
         base = np.zeros(len(columns), dtype=np.float64)
-        for share, part in self._parts():
-            part_values, part_base = part.contributions(columns)
-            values += share * part_values
-            base += share * part_base
+        for start in range(0, len(columns), _BLOCK_ROWS):
+            rows = slice(start, start + _BLOCK_ROWS)
+            for share, part in self._parts():
+                part_values, part_base = part.contributions(columns.iloc[rows])
+                values[rows] += share * part_values
+                base[rows] += share * part_base
         return values, base
 
     @property

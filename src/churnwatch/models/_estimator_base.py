@@ -127,6 +127,13 @@ def _balancing_weight(y01: Floats) -> float:
     return float((y01 == 0).sum() / (y01 == 1).sum())
 
 
+def _typical(column: pd.Series, categorical: bool) -> Any:
+    """Most frequent level, or median; NaN for a number never seen (numpy would warn)."""
+    if categorical:
+        return column.mode().iloc[0]
+    return column.median() if column.notna().any() else math.nan
+
+
 class _FrameEstimator(BaseEstimator):  # type: ignore[misc]
     """Remembers the feature columns in ``fit`` and finds them again later."""
 
@@ -261,9 +268,7 @@ class _DesignEstimator(_FrameEstimator):
         self.preprocessor_ = ColumnTransformer(transformers, sparse_threshold=0.0)
         design = np.asarray(self.preprocessor_.fit_transform(frame), dtype=np.float64)
         self.references_ = {
-            str(name): (
-                frame[f"f{i}"].mode().iloc[0] if self.categorical_[i] else frame[f"f{i}"].median()
-            )
+            str(name): _typical(frame[f"f{i}"], self.categorical_[i])
             for i, name in enumerate(self.feature_names_in_)
         }
         return design

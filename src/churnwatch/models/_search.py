@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -256,6 +256,7 @@ def search_params(
     n_splits: int = 5,
     horizon_days: int = 0,
     n_jobs: int | None = -1,
+    fixed_params: Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Random search of an estimator's hyperparameters on honest folds.
 
@@ -280,6 +281,9 @@ def search_params(
         Passed to :func:`search_folds`.
     n_jobs : int or None, default=-1
         LightGBM threads per fit (-1: LightGBM decides).
+    fixed_params : mapping, optional
+        Settings every trial shares (not searched); they are part of
+        ``best_params``.
 
     Returns
     -------
@@ -328,6 +332,11 @@ def search_params(
     defaults = make_estimator(kind, task).get_params()
     rng = np.random.default_rng(random_state)
     fixed: dict[str, Any] = {"random_state": random_state, "n_jobs": n_jobs}
+    shared = dict(fixed_params or {})
+    clash = sorted(set(shared) & set(space))
+    if clash:
+        raise ConfigError(f"{', '.join(clash)} cannot be both fixed and searched")
+    fixed.update(shared)
     if kind == "lightgbm":
         fixed["n_estimators"] = _SEARCH_MAX_ROUNDS
         fixed["early_stopping_rounds"] = defaults["early_stopping_rounds"] or 50
@@ -379,7 +388,7 @@ def search_params(
         )
     # nanargmax takes the first maximum: ties go to the earlier trial (the defaults first).
     best = int(np.nanargmax(trials["score"].to_numpy()))
-    best_params = dict(drawn_params[best])
+    best_params = {**shared, **drawn_params[best]}
     if kind == "lightgbm":
         # The final model trains on every row with the rounds the folds found best.
         best_params["n_estimators"] = max(1, round(rows[best]["best_iteration"]))

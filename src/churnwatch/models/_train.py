@@ -100,6 +100,11 @@ def infer_task(values: pd.Series) -> Task:
     return "regression"
 
 
+#: Knots of the spline terms of the logistic regression in a blend: the trees
+#: see steps, the regression smooth curves (tenure, age), which is what each
+#: adds to the other.
+BLEND_SPLINE_KNOTS = 5
+
 #: Weight of the raw score in an isotonic calibration: keeps distinct scores distinct.
 _TIE_BREAK = 1e-6
 
@@ -291,8 +296,9 @@ def train_model(
         With ``kind="lightgbm"``, a binary target and a search: also search
         a logistic regression on the same folds and blend the two in
         log-odds when the blend ranks the held-out rows better (the weight,
-        ``tree_weight`` in ``params``, is chosen on those rows). ``False``
-        keeps the trees alone.
+        ``tree_weight`` in ``params``, is chosen on those rows). The
+        regression has spline terms (``BLEND_SPLINE_KNOTS``), so it adds
+        smooth curves to the trees' steps. ``False`` keeps the trees alone.
     random_state : int
         Seed of the search, the model and the folds.
 
@@ -337,7 +343,7 @@ def train_model(
     threads = 1 if len(train) < _SMALL_FRAME_ROWS else -1
     if search_iterations > 0 and params is None and len(train) >= _SEARCH_MIN_ROWS:
 
-        def search(searched: ModelKind) -> SearchResult:
+        def search(searched: ModelKind, **fixed: Any) -> SearchResult:
             return search_params(
                 searched,
                 task,
@@ -348,12 +354,14 @@ def train_model(
                 random_state=random_state,
                 horizon_days=horizon or 0,
                 n_jobs=threads,
+                fixed_params=fixed,
             )
 
         found = search(kind)
         chosen, trials = dict(found.best_params), found.trials
         if blend and kind == "lightgbm" and task == "binary":
-            linear, tree_weight = _blend_choice(found, search("logistic"), y)
+            linear_found = search("logistic", spline_knots=BLEND_SPLINE_KNOTS)
+            linear, tree_weight = _blend_choice(found, linear_found, y)
     chosen.update(params or {})
     settings = {"random_state": random_state, "n_jobs": threads, **chosen}
     estimator = make_estimator(kind, task, **settings)

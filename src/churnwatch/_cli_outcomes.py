@@ -294,6 +294,12 @@ def daily_command(
     else:
         counts = ", ".join(f"{k} {v}" for k, v in tracked.counts.items()) or "no change"
         console.print(f"tracked {day.isoformat()} ({tracked.rows:,} rows): {counts}.")
+    if report.risk is not None:
+        alerts = report.risk.counts
+        console.print(
+            f"risk alerts: {alerts.get('risk_alert', 0)} opened, "
+            f"{alerts.get('queued', 0)} notification(s) queued."
+        )
     sent = report.dispatched
     console.print(
         f"notifications: {sent.sent} sent, {sent.retrying} to retry, {sent.dead} given up."

@@ -1,4 +1,4 @@
-"""The daily run: ingest → score → track → dispatch, for one date, safe to repeat.
+"""The daily run: ingest → score → track (snapshot, risk alerts) → dispatch, for one date.
 
 Suitable for cron: each step is idempotent on its own — ingestion skips
 files already loaded, scoring replaces the rows of its cutoff, the tracker
@@ -41,7 +41,13 @@ from churnwatch.config import Settings
 from churnwatch.errors import OutcomeError
 from churnwatch.notify import Channel, DispatchReport, RetryPolicy, dispatch, queue_digests
 from churnwatch.store import Store
-from churnwatch.tracker import TrackResult, read_snapshot, track_snapshot
+from churnwatch.tracker import (
+    TrackResult,
+    latest_risk_scores,
+    read_snapshot,
+    track_risk,
+    track_snapshot,
+)
 
 if TYPE_CHECKING:
     # Ingestion and scoring pull in scikit-learn and LightGBM: seconds of
@@ -72,7 +78,11 @@ class DailyReport:
         The scoring, if the run scored.
     tracked : TrackResult or None
         The tracking of the date (``already_tracked`` on a repeat), or None
-        when there was no snapshot for the date.
+        when there was no snapshot rows for the date (an empty day is not
+        tracked: it would flag every account missing).
+    risk : TrackResult or None
+        The risk alerts from the latest ``risk_scores`` of the tracked target
+        up to the date, or None when the warehouse has none.
     digests : int
         Daily digests queued.
     dispatched : DispatchReport
@@ -83,6 +93,7 @@ class DailyReport:
     ingested: IngestReport | None
     scored: ScoringRun | None
     tracked: TrackResult | None
+    risk: TrackResult | None
     digests: int
     dispatched: DispatchReport
 
@@ -312,10 +323,20 @@ def run_daily(
             snapshot = read_snapshot(warehouse, snapshot_table, date)
         if snapshot is not None and snapshot.num_rows:
             tracked = track_snapshot(store, snapshot, date=date, settings=settings, now=now)
+        risk: TrackResult | None = None
+        if warehouse is not None:
+            tracker = settings.tracker
+            target = tracker.risk_target or f"churn_{settings.churn.horizon_days}d"
+            current, previous = latest_risk_scores(warehouse, target, as_of=date)
+            if current is not None:
+                step("risk")
+                risk = track_risk(
+                    store, current, previous=previous, date=date, settings=settings, now=now
+                )
         digests = 0
         if settings.notify.digest:
             at = now or dt.datetime.now(dt.UTC)
             digests = queue_digests(store, date=date, channel=settings.notify.channel, now=at)
         step("dispatch")
         dispatched = dispatch(store, channels, policy=policy or retry_policy(settings))
-    return DailyReport(date, ingested, scored, tracked, digests, dispatched)
+    return DailyReport(date, ingested, scored, tracked, risk, digests, dispatched)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -11,13 +12,17 @@ import time
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pytest
+from sqlglot import exp
 from typer.testing import CliRunner
 
 from churnwatch.cli import app
 from churnwatch.config import NotifySettings, Settings, save_settings
 from churnwatch.daily import daily_lock
+from churnwatch.outputs import write_table
 from churnwatch.store import open_store
+from churnwatch.warehouse import connect
 
 runner = CliRunner()
 
@@ -159,3 +164,44 @@ def test_serve_answers_over_http(tmp_path: Path) -> None:
         server.wait(timeout=30)
         if server.stderr is not None:
             server.stderr.close()
+
+
+def test_daily_reads_the_warehouse_snapshot_and_raises_risk_alerts(tmp_path: Path) -> None:
+    folder = _project(tmp_path)
+    day = dt.date(2024, 3, 2)
+    with connect("duckdb:///churnwatch.duckdb", base_dir=folder) as warehouse:
+        warehouse.ensure_schema()
+        snapshot = {
+            "snapshot_date": [day, day, day - dt.timedelta(days=1)],
+            "account_id": ["a", "b", "a"],
+            "is_enabled": [False, True, True],
+            "revenue": [10.0, 20.0, 10.0],
+        }
+        schema = warehouse.query(exp.select("*").from_("adoption_snapshots").limit(0)).schema
+        columns = {
+            field.name: pa.array(snapshot.get(field.name, [None] * 3), field.type)
+            for field in schema
+        }
+        warehouse.append("adoption_snapshots", pa.table(columns))
+        scored = dt.datetime(2024, 3, 2, 6, tzinfo=dt.UTC)
+        write_table(
+            warehouse,
+            "risk_scores",
+            pa.table(
+                {
+                    "target": ["churn_30d", "churn_30d"],
+                    "scored_at": [scored, scored],
+                    "account_id": ["a", "b"],
+                    "score": [0.2, 0.9],
+                }
+            ),
+        )
+    first = _run("daily", "--date", "2024-03-01", "--no-score", "-p", str(folder))
+    assert "tracked 2024-03-01 (1 rows): new 1" in first
+    assert "risk alerts" not in first  # the scoring is of the next day
+    out = _run("daily", "--date", "2024-03-02", "--no-score", "-p", str(folder))
+    assert "tracked 2024-03-02 (2 rows)" in out
+    assert "risk alerts: 1 opened, 1 notification(s) queued." in out
+    notes = (folder / "out" / "notes.jsonl").read_text().splitlines()
+    kinds = sorted(json.loads(n)["kind"] for n in notes)
+    assert kinds == ["churn", "risk_alert"]

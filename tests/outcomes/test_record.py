@@ -184,3 +184,27 @@ def test_outcome_json_is_plain(store: Store) -> None:
     _day(store, 2, {"a": False})
     answer = record_outcome(store, "won", account_id="a", now=NOW)
     assert json.loads(json.dumps(answer.as_json()))["recorded_at"] == NOW.isoformat()
+
+
+def test_kpis_read_the_same_on_every_engine(store: Store, tmp_path: Path) -> None:
+    from churnwatch.outcomes import compute_kpis
+
+    _day(store, 1, {"a": True, "b": True, "c": True})
+    _day(store, 2, {"a": False, "b": False, "c": True})
+    record_outcome(store, "won", account_id="a", now=NOW)
+    record_outcome(store, "lost", account_id="b", now=NOW)
+    crm = tmp_path / "crm.csv"
+    crm.write_text("account,csm,time,kind,notes\nb,c1,2024-03-02 12:00,call,\n")
+    import_crm_activity(store, crm)
+    _day(store, 5, {"a": True, "b": False, "c": False})
+    kpis = compute_kpis(store)
+    assert kpis.as_of == dt.date(2024, 3, 5)
+    assert (kpis.csm_true_wins, kpis.csm_revenue_recovered) == (1, 100.0)
+    assert (kpis.csm_losses, kpis.self_service_losses) == (1, 1)
+    assert (kpis.accounts_at_risk, kpis.revenue_at_risk) == (2, 200.0)
+    assert kpis.median_hours_to_first_contact == 12.0
+    cells = {row.bucket: row for row in kpis.buckets}
+    assert cells["L24H"].at_risk_accounts == 1  # c, churned on the 5th
+    assert cells["L30"].at_risk_accounts == 1  # b, churned 3 days before
+    assert cells["L30"].churned_accounts == 2  # a and b
+    assert cells["L24H"].won_accounts == 1  # a, back on the 5th

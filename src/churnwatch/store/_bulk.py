@@ -120,9 +120,15 @@ def read_columns(connection: sa.Connection, query: sa.Select[Any]) -> dict[str, 
     params: Any = compiled.params
     if compiled.positional:
         params = tuple(params[name] for name in compiled.positiontup or [])
-    result = connection.exec_driver_sql(compiled.string, params)
-    names = list(result.keys())
-    rows = result.fetchall()
+    # The DBAPI cursor of the connection (so, inside its transaction): no
+    # result wrapping per row.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(compiled.string, params)
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     if not rows:
         return {name: [] for name in names}
     return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}

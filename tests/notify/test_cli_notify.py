@@ -126,3 +126,36 @@ def test_csms_lists_who_cannot_be_reached(tmp_path: Path) -> None:
     assert slack.exit_code == 1
     assert "Zed" in slack.output
     assert "c2" not in slack.output.split("unreachable on slack")[1].split("cannot")[0]
+
+
+def test_the_daily_digest_is_queued_once_a_day(tmp_path: Path) -> None:
+    from churnwatch.store import CHURN_LEDGER
+
+    folder = project(tmp_path, channel="file", digest=True)
+    episode = {
+        "episode_id": "a1||2024-03-01|snapshot",
+        "account_id": "a1",
+        "product": "",
+        "source": "snapshot",
+        "churned_at": NOW - dt.timedelta(days=2),
+        "name": "Acme",
+        "csm_id": "c1",
+        "revenue_at_risk": 250.0,
+        "holdout": False,
+        "steps_sent": "[]",
+    }
+    store = open_store("sqlite:///churnwatch_ops.sqlite", base_dir=folder)
+    with store, store.transaction() as connection:
+        connection.execute(CHURN_LEDGER.insert(), [episode])
+    first = runner.invoke(app, ["notify", "dispatch", "-p", str(folder)])
+    assert first.exit_code == 0, first.output
+    assert "1 daily digest(s) queued." in first.output
+    again = runner.invoke(app, ["notify", "dispatch", "-p", str(folder)])
+    assert "digest" not in again.output
+    (line,) = (folder / "notifications.jsonl").read_text().splitlines()
+    sent = json.loads(line)
+    assert sent["kind"] == "digest"
+    assert sent["csm_id"] == "c1"
+    assert sent["text"].splitlines()[1] == (
+        "  - Acme (a1): revenue at risk 250.00, 2 days since churn"
+    )

@@ -73,6 +73,10 @@ def test_a_csm_found_by_email_gets_a_direct_message_with_blocks_and_buttons(
         ("Not useful", "churnwatch_outcome_not_useful"),
     ]
     assert {b["value"] for b in buttons} == {"acct0||2024-03-01|snapshot"}
+    assert first["metadata"] == {
+        "event_type": "churnwatch_notification",
+        "event_payload": {"idempotency_key": keys[0], "episode_id": "acct0||2024-03-01|snapshot"},
+    }
     rows = outbox_rows(store)
     assert [rows[k]["status"] for k in keys] == ["sent", "sent"]
     assert rows[keys[0]]["provider_ref"] == "DU0ANA:1709283600.000001"

@@ -19,7 +19,9 @@ that name a bad recipient (``users_not_found``, ``channel_not_found``, ...)
 are permanent. The provider reference (``<channel>:<ts>``) is recorded right
 after Slack accepts a message; a dispatcher killed in the instant between the
 two sends it again (Slack offers no idempotency key), a window of one
-database write.
+database write. The key travels as the message's metadata
+(``churnwatch_notification``), so such a repeat can be recognised in the
+conversation's history.
 """
 
 from __future__ import annotations
@@ -291,6 +293,15 @@ class SlackChannel:
             text=render_subject(note),
             blocks=slack_blocks(note, mention=mention),
             unfurl_links=False,
+            # The key rides along as message metadata: a repeat after a crash can be
+            # recognised in the conversation's history.
+            metadata={
+                "event_type": "churnwatch_notification",
+                "event_payload": {
+                    "idempotency_key": note.idempotency_key,
+                    "episode_id": note.episode_id or "",
+                },
+            },
         )
         return f"{posted.get('channel', channel)}:{posted.get('ts', '')}"
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from churnwatch.config import Settings
-from churnwatch.errors import ChurnwatchError, UnknownEpisodeError
+from churnwatch.errors import ChurnwatchError, StoreError, UnknownEpisodeError
 from churnwatch.store import Store
 
 __all__ = ["ApiState", "create_app", "state_of"]
@@ -46,7 +46,13 @@ def state_of(request: Request) -> ApiState:
 
 
 async def _user_error(_request: Request, exc: Exception) -> JSONResponse:
-    status = 404 if isinstance(exc, UnknownEpisodeError) else 422
+    # A store that cannot be reached is the server's trouble, not the caller's.
+    if isinstance(exc, StoreError):
+        status = 503
+    elif isinstance(exc, UnknownEpisodeError):
+        status = 404
+    else:
+        status = 422
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 

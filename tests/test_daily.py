@@ -227,9 +227,9 @@ def test_killed_daily_runs_lose_and_duplicate_no_notification(
     kills = unfinished = 0
     for _ in range(16):
         process = _start(crashed_url, days, receiver.url)
-        # Short: sixteen of them add up to less than one whole run, so each
+        # Short: sixteen of them add up to well under one whole run, so each
         # run is killed with work left (a day untracked or a message unsent).
-        time.sleep(rng.uniform(0.0, work_seconds / 12))
+        time.sleep(rng.uniform(0.0, work_seconds / 20))
         if process.is_alive():
             assert process.pid is not None
             os.kill(process.pid, signal.SIGKILL)

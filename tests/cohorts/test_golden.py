@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from sqlglot import exp
 
 from churnwatch.cohorts import (
     MOVEMENTS,
@@ -16,7 +17,7 @@ from churnwatch.cohorts import (
 )
 from churnwatch.config import DataSettings, Settings
 from churnwatch.errors import AnalysisError
-from churnwatch.warehouse import Warehouse
+from churnwatch.warehouse import Warehouse, connect
 
 END = "2024-05-01"
 NAN = np.nan
@@ -188,3 +189,38 @@ def test_no_period_ended_yet_is_all_unknown(tiny: Warehouse, basis: str) -> None
     table = logo_retention(tiny, basis=basis, periods_count=2, observation_end="2024-01-25")  # type: ignore[arg-type]
     assert table.sizes.tolist() == [2]
     assert np.isnan(table.counts.to_numpy()).all()
+
+
+def test_periods_before_the_event_log_began_are_unknown() -> None:
+    """An account older than the event export: its months before the log are NaN, not 0.
+
+    ``old`` signed up in 2023-11, ``new`` in 2024-01; the log starts on
+    2024-01-10. For ``old`` (cohort 2023-11), months 0 and 1 (Nov, Dec) ended
+    before the log began: unknown. Month 2 (Jan, the log's first month) is
+    known, and ``old`` was active in it.
+    """
+    with connect("duckdb:///:memory:") as wh:
+        wh.ensure_schema()
+        wh.execute(
+            exp.insert(
+                "VALUES ('old', '2023-11-03'), ('new', '2024-01-12')",
+                "accounts",
+                columns=["account_id", "created_at"],
+            )
+        )
+        wh.execute(
+            exp.insert(
+                "VALUES ('old', '2024-01-10', 'x'), ('new', '2024-01-12', 'x'),"
+                " ('new', '2024-03-01', 'x')",
+                "events",
+                columns=["account_id", "event_time", "event_type"],
+            )
+        )
+        table = logo_retention(wh, periods_count=4, observation_end="2024-04-01")
+    counts = table.counts.to_numpy().tolist()
+    assert [str(c.date()) for c in table.counts.index] == ["2023-11-01", "2024-01-01"]
+    assert np.isnan(counts[0][0])
+    assert np.isnan(counts[0][1])
+    assert counts[0][2:] == [1.0, 0.0]
+    assert counts[1][:3] == [1.0, 0.0, 1.0]
+    assert np.isnan(counts[1][3])

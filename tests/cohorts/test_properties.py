@@ -108,9 +108,14 @@ def reference(
         k = (when - cohorts[account]).n
         if 0 <= k < PERIODS:
             counts[(cohorts[account], k)] = counts.get((cohorts[account], k), 0) + 1
-    # Known cells: the period ended at or before the end.
+    # Known cells: the period ended at or before the end, and did not end
+    # before the event log began (then it is unobserved, not idle).
+    first = min((period(h) for _, h in event_rows), default=None)
     for cohort in sizes:
         for k in range(PERIODS):
+            if first is not None and cohort + k < first:
+                counts.pop((cohort, k), None)
+                continue
             if (cohort + k + 1).start_time <= end:
                 counts.setdefault((cohort, k), 0)
     return sizes, counts

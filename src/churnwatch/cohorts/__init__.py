@@ -40,7 +40,8 @@ The definitions, in short (each module says more):
   (``basis="subscription"``).
 - **Unknown, not 0**: a period that had not ended by the observation end
   (``observation_end=``, else ``[data] observation_end``, else midnight after
-  the day of the latest event or subscription start) is NaN.
+  the day of the latest event or subscription start) is NaN; on the activity
+  basis, so is a period that ended before the event log began.
 - **MRR of a month**: the MRR of the subscriptions running at the month's
   end, summed per account in cents, so movements add up to the change in MRR
   exactly: ``MRR(m) - MRR(m-1) = new + expansion + reactivation -

@@ -37,6 +37,7 @@ from churnwatch.cohorts._periods import (
     check_grain,
     check_periods_count,
     check_tables,
+    index_of,
     last_known_index,
     period_index,
     period_numbers,
@@ -231,7 +232,29 @@ def logo_retention(
         else:
             active = _subscribed(first_cohort, last, grain, dialect)
         cells = warehouse.query(_cells_query(cohorts, active, count))
-    return _assemble(sizes_py, cells, grain, count, last, basis, cohort_by, end)
+    first = _first_known(warehouse, grain) if basis == "activity" else None
+    return _assemble(sizes_py, cells, grain, count, (first, last), basis, cohort_by, end)
+
+
+def _first_known(warehouse: Warehouse, grain: Grain) -> int | None:
+    """The period the event log begins in.
+
+    Accounts often predate the event export (a CRM table reaches back years,
+    the analytics events only months): a period that ended before the log
+    began saw no event because none was recorded, not because the account
+    was idle, so it is unknown rather than 0. The period the log starts in
+    counts as known: the log usually starts with the business's own start.
+    """
+    start = (
+        warehouse.query(exp.select(exp.func("MIN", exp.column("event_time"))).from_("events"))
+        .column(0)[0]
+        .as_py()
+    )
+    if start is None:
+        return None
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=dt.UTC)
+    return index_of(start, grain)
 
 
 def _cohorts(cohort_by: CohortBy, grain: Grain, dialect: str, end: dt.datetime) -> exp.Select:
@@ -357,12 +380,17 @@ def _assemble(
     cells: pa.Table,
     grain: Grain,
     periods_count: int,
-    last: int,
+    known: tuple[int | None, int],
     basis: Basis,
     cohort_by: CohortBy,
     end: ObservationEnd,
 ) -> CohortTable:
-    """The matrix: zeros where nothing was active, NaN where the period is unknown."""
+    """The matrix: zeros where nothing was active, NaN where the period is unknown.
+
+    ``known`` is the first (``None``: no lower bound) and last period index
+    the data covers whole.
+    """
+    first, last = known
     cohort_indices = sorted(sizes)
     position = {index: row for row, index in enumerate(cohort_indices)}
     values = np.zeros((len(cohort_indices), periods_count))
@@ -376,6 +404,8 @@ def _assemble(
     numbers = np.arange(periods_count)
     for row, cohort in enumerate(cohort_indices):
         values[row, cohort + numbers > last] = np.nan
+        if first is not None:
+            values[row, cohort + numbers < first] = np.nan
     index = pd.DatetimeIndex(
         [period_start(i, grain).replace(tzinfo=None) for i in cohort_indices], name="cohort"
     )

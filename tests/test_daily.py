@@ -4,9 +4,10 @@ The crash test runs the daily job over 24 days of simulated snapshots in a
 forked subprocess and kills it with SIGKILL: three times at injected points
 (the receiver kills the sender on its 2nd, 5th and 11th request, before
 answering — the worst moment, a message delivered but not recorded), then
-sixteen times after random delays; a last run finishes the work. Notifications go to a real HTTP server started
-here, which records every request with its ``Idempotency-Key`` — and keeps
-one delivery per key, as a provider honouring the key does. The ledger and
+sixteen times after random delays; a last run finishes the work.
+Notifications go to a real HTTP server started here, which records every
+request with its ``Idempotency-Key`` — one delivery per key is what a
+provider honouring the key keeps. The ledger and
 the deliveries must equal those of a run never interrupted.
 """
 

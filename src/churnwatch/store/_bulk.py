@@ -81,7 +81,8 @@ def bulk_write(
     dialect = connection.dialect
     compiled = statement.compile(dialect=dialect, column_keys=names)
     assert isinstance(compiled, SQLCompiler)
-    converted: dict[str, Sequence[Any]] = {}
+    processors: dict[str, Callable[[Any], Any] | None] = {}
+    constants: dict[str, Any] = {}
     for name in names:
         bind = compiled.binds[name]
         process: Callable[[Any], Any] | None
@@ -92,18 +93,28 @@ def bulk_write(
             process = bool
         values = columns[name]
         if isinstance(values, Constant):
-            one = values.value if process is None or values.value is None else process(values.value)
-            converted[name] = [one] * count
-        elif process is None:
-            converted[name] = values
-        else:
-            converted[name] = [None if v is None else process(v) for v in values]
+            one = values.value
+            constants[name] = one if process is None or one is None else process(one)
+        processors[name] = process
     order = list(compiled.positiontup or []) if compiled.positional else names
-    rows: list[Any] = list(zip(*(converted[name] for name in order), strict=True))
-    if not compiled.positional:
-        rows = [dict(zip(order, row, strict=True)) for row in rows]
+    # Converted and zipped a batch at a time, so that a million rows never
+    # exist twice over as Python tuples.
     for start in range(0, count, batch_rows):
-        connection.exec_driver_sql(compiled.string, rows[start : start + batch_rows])
+        stop = min(start + batch_rows, count)
+        parts: list[Sequence[Any]] = []
+        for name in order:
+            values = columns[name]
+            process = processors[name]
+            if isinstance(values, Constant):
+                parts.append([constants[name]] * (stop - start))
+            elif process is None:
+                parts.append(values[start:stop])
+            else:
+                parts.append([None if v is None else process(v) for v in values[start:stop]])
+        rows: list[Any] = list(zip(*parts, strict=True))
+        if not compiled.positional:
+            rows = [dict(zip(order, row, strict=True)) for row in rows]
+        connection.exec_driver_sql(compiled.string, rows)
     return count
 
 
@@ -126,9 +137,11 @@ def read_columns(connection: sa.Connection, query: sa.Select[Any]) -> dict[str, 
     try:
         cursor.execute(compiled.string, params)
         names = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
+        columns: list[list[Any]] = [[] for _ in names]
+        # In batches: a million rows are never held as tuples and lists at once.
+        while batch := cursor.fetchmany(100_000):
+            for column, values in zip(columns, zip(*batch, strict=True), strict=True):
+                column.extend(values)
     finally:
         cursor.close()
-    if not rows:
-        return {name: [] for name in names}
-    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+    return dict(zip(names, columns, strict=True))

@@ -113,7 +113,7 @@ def retention_heatmap(table: CohortTable, *, rates: bool = True) -> go.Figure:
         _cohort_labels(table.counts.index, table.period),
         [str(int(s)) for s in table.sizes],
         f"Logo retention by {table.period}ly cohort ({table.basis} basis)",
-        f"{table.period}s since the cohort's",
+        f"{table.period}s since the cohort's {table.period}",
         "%{customdata} accounts active",
         table.counts.to_numpy(),
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from churnwatch.store import Store, open_store
 from churnwatch.warehouse import Warehouse, connect, normalize_url
 
 POSTGRES_URL = os.environ.get(
@@ -137,4 +138,31 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def warehouse(warehouse_url: str) -> Iterator[Warehouse]:
     """An open, empty warehouse (no tables yet), closed afterwards."""
     with connect(warehouse_url) as opened:
+        yield opened
+
+
+# -- the operational store ---------------------------------------------------------
+# The same three engines: a SQLite file, and the private Postgres schema and MySQL
+# database above (dropped after each test).
+STORE_ENGINES = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
+]
+
+
+@pytest.fixture(params=STORE_ENGINES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty operational-store database, once per engine."""
+    engine_name: str = request.param
+    if engine_name == "sqlite":
+        return f"sqlite:///{tmp_path / 'ops.sqlite'}"
+    url: str = request.getfixturevalue(f"{engine_name}_url")
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """An open, migrated operational store, closed afterwards."""
+    with open_store(store_url) as opened:
         yield opened

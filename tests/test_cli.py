@@ -121,6 +121,9 @@ def test_init_with_a_preset_then_ingest(tmp_path: Path) -> None:
     assert "telco" in unknown.output
 
 
+# The whole demo (simulate, ingest, backtest and train two models with their search, score,
+# report) is the suite's longest test; it gets more than the default time limit.
+@pytest.mark.timeout(1800)
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", str(tmp_path / "demo"), "--accounts", "200"])
     assert result.exit_code == 0, result.output

@@ -27,8 +27,8 @@ Examples
 >>> with connect("duckdb:///:memory:") as wh:
 ...     wh.ensure_schema()
 ...     written = write_report(wh, Settings(), out, as_of="2024-06-01")
->>> written.path.exists(), written.sections["kpis"]
-(True, 'ok')
+>>> written.path.exists(), list(written.sections)
+(True, ['kpis', 'cohorts', 'survival', 'segments', 'health', 'model'])
 """
 
 from __future__ import annotations

@@ -13,15 +13,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 from sqlglot import exp
 
-from churnwatch.features._portable import (
-    MICROS_PER_DAY,
-    SECONDS_PER_DAY,
-    days_before,
-    days_between,
-    instant,
-    seconds_between,
-    whole_periods,
-)
+from churnwatch.features._portable import days_before, days_between, instant, seconds_between
 
 _CUTOFF_TYPE = pa.timestamp("us", tz="UTC")
 #: Column of the cutoffs table holding the account's previous cutoff (see ``running``).
@@ -30,8 +22,6 @@ PREVIOUS_CUTOFF_COLUMN = "_previous_cutoff"
 ROW_COLUMN = "_row"
 #: Column of the cutoffs table holding the cutoff's index in ``cutoff_grid``.
 INTERVAL_COLUMN = "_interval"
-#: Column of a joined subquery: microseconds from a row's time to its cutoff.
-AGE_COLUMN = "_age"
 
 
 def _col(name: str, table: str) -> exp.Column:
@@ -82,9 +72,6 @@ class _Context:
         self.account_id = _col("account_id", "c")
         self.cutoff = _col("cutoff", "c")
         self.row = _col(ROW_COLUMN, "c")
-        #: When set, the age of each row at the cutoff in whole microseconds
-        #: (see :meth:`aged`), which windows are read from.
-        self.age: exp.Column | None = None
 
     def base(self) -> exp.Select:
         return exp.select(self.row).from_(exp.to_table(self.cutoffs_table).as_("c"))
@@ -107,48 +94,9 @@ class _Context:
     def days_since(self, instant: exp.Expr) -> exp.Expr:
         return days_between(self.cutoff, instant, self.dialect)
 
-    def aged(self, table: str) -> _Context:
-        """The context of a query over a subquery ``table`` with the keys and an age.
-
-        The subquery carries ``_row``, ``cutoff`` and ``_age``, the whole
-        microseconds from a row's time to its cutoff, computed once per row:
-        windows are then integer comparisons with constants, where window
-        starts cost a timestamp comparison per row and feature.
-        """
-        aged = _Context(self.dialect, self.cutoffs_table)
-        aged.account_id = _col("account_id", table)
-        aged.cutoff = _col("cutoff", table)
-        aged.row = _col(ROW_COLUMN, table)
-        aged.age = _col(AGE_COLUMN, table)
-        return aged
-
     def since(self, time: exp.Expr, days: int | None) -> list[exp.Expr]:
         """``time`` inside the window of ``days`` before the cutoff (none: all time)."""
-        if days is None:
-            return []
-        if self.age is not None:  # time >= cutoff - days
-            return [self.age.copy() <= exp.Literal.number(int(days) * MICROS_PER_DAY)]
-        return [time >= self.before(days)]
-
-    def older(self, time: exp.Expr, days: int) -> list[exp.Expr]:
-        """``time`` before the window of ``days`` before the cutoff."""
-        if self.age is not None:  # time < cutoff - days
-            return [self.age.copy() > exp.Literal.number(int(days) * MICROS_PER_DAY)]
-        return [time < self.before(days)]
-
-    def periods_back(self, time: exp.Expr, days: int) -> exp.Expr:
-        """Index (from 0) of the period of ``days`` before the cutoff that ``time`` falls in.
-
-        Period 0 holds ages in (0, days], period 1 ages in (days, 2 days], and
-        so on: ``CEIL(age / days) - 1``, in integers when the context has ages.
-        """
-        if self.age is None:
-            seconds = exp.paren(self.seconds_since(time))
-            span = exp.Literal.number(int(days) * SECONDS_PER_DAY)
-            period = exp.cast(exp.Ceil(this=exp.Div(this=seconds, expression=span)), "BIGINT")
-            return exp.Sub(this=period, expression=exp.Literal.number(1))
-        less_one = exp.Sub(this=self.age.copy(), expression=exp.Literal.number(1))
-        return whole_periods(exp.paren(less_one), int(days) * MICROS_PER_DAY, self.dialect)
+        return [] if days is None else [time >= self.before(days)]
 
     def constant_bounds(self, time: exp.Expr, span_days: int | None) -> list[exp.Expr]:
         """``time`` before the latest cutoff (and after the earliest window start), as literals.

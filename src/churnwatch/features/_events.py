@@ -8,8 +8,6 @@ from sqlglot import exp
 
 from churnwatch.errors import ConfigError
 from churnwatch.features._context import (
-    AGE_COLUMN,
-    ROW_COLUMN,
     _all,
     _col,
     _Context,
@@ -18,9 +16,9 @@ from churnwatch.features._context import (
     _when,
 )
 from churnwatch.features._portable import (
+    SECONDS_PER_DAY,
     bit_count,
     json_text,
-    micros_between,
     ratio,
     shift_left_one,
 )
@@ -98,15 +96,21 @@ def _distinct_periods(
 ) -> exp.Expr:
     """Number of distinct periods of ``period_days``, counted back from the cutoff, with events.
 
-    Periods are counted back from the cutoff (see :meth:`_Context.periods_back`).
+    Periods are counted back from the cutoff: (c - 1 period, c] is the first.
     A window of at most 62 periods sets one bit per period in a BIGINT and
     counts the bits: a plain aggregate, many times faster than the
     ``COUNT(DISTINCT ...)`` that longer windows fall back to.
     """
-    index = ctx.periods_back(_col("event_time", "e"), period_days)
+    period = exp.Ceil(
+        this=exp.Div(
+            this=exp.paren(ctx.seconds_since(_col("event_time", "e"))),
+            expression=exp.Literal.number(period_days * SECONDS_PER_DAY),
+        )
+    )
     periods = None if window_days is None else -(-int(window_days) // period_days)
     if periods is None or periods > _MASK_PERIODS:
-        return exp.Count(this=exp.Distinct(expressions=[_when(condition, index)]))
+        return exp.Count(this=exp.Distinct(expressions=[_when(condition, period)]))
+    index = exp.Sub(this=exp.cast(period, "BIGINT"), expression=exp.Literal.number(1))
     mask = exp.BitwiseOrAgg(this=_when(condition, shift_left_one(index, ctx.dialect)))
     return exp.Coalesce(this=bit_count(mask, ctx.dialect), expressions=[exp.Literal.number(0)])
 
@@ -144,7 +148,13 @@ def _event_feature(spec: FeatureSpec, ctx: _Context) -> exp.Expr:
     if spec.kind == "trend":
         days = int(spec.window_days or 0)
         last = _count_if(exp.and_(*ctx.since(time, days), *matching))
-        earlier = _count_if(exp.and_(*ctx.since(time, 2 * days), *ctx.older(time, days), *matching))
+        earlier = _count_if(
+            exp.and_(
+                time >= ctx.before(2 * days),
+                time < ctx.before(days),
+                *matching,
+            )
+        )
         if function == "ratio":
             return ratio(last, earlier)
         return exp.Sub(this=last, expression=earlier)
@@ -152,11 +162,6 @@ def _event_feature(spec: FeatureSpec, ctx: _Context) -> exp.Expr:
 
 
 def _events_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
-    """Windowed (or all-time) features as aggregates over each cutoff's joined events.
-
-    The join is a subquery ``e`` that also carries each row's age at its
-    cutoff (see :meth:`_Context.aged`); the features aggregate over it.
-    """
     on: list[exp.Expr] = [
         _col("account_id", "e").eq(ctx.account_id),
         _col("event_time", "e") < ctx.cutoff,
@@ -166,31 +171,13 @@ def _events_query(specs: Sequence[FeatureSpec], ctx: _Context) -> exp.Select:
     if widest is not None:
         # Every feature is windowed: the join itself skips older events.
         on.extend(ctx.since(_col("event_time", "e"), widest))
-    aged = ctx.aged("e")
-    features = [exp.alias_(_event_feature(s, aged), s.name, quoted=True) for s in specs]
-    # The subquery passes on the event columns the features read, and no other.
-    read = sorted(
-        {
-            column.name
-            for feature in features
-            for column in feature.find_all(exp.Column)
-            if column.table == "e" and column.name not in (ROW_COLUMN, "cutoff", AGE_COLUMN)
-        }
-    )
-    age = micros_between(ctx.cutoff.copy(), _col("event_time", "e"), ctx.dialect)
     # No constant time bounds here: with many cutoffs they make DuckDB build
     # its hash table on the (fewer) filtered events and probe it with the
     # cutoffs, 1.6 times slower at 12 monthly cutoffs; with one, no faster.
-    joined = (
-        ctx.base()
-        .select(
-            ctx.cutoff.copy(),
-            exp.alias_(age, AGE_COLUMN, quoted=True),
-            *[exp.alias_(_col(name, "e"), name, quoted=True) for name in read],
-        )
-        .join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
-    )
-    return exp.select(aged.row.copy(), *features).from_(joined.subquery("e")).group_by(*aged.keys())
+    query = ctx.base().join(exp.to_table("events").as_("e"), on=exp.and_(*on), join_type="LEFT")
+    return query.select(
+        *[exp.alias_(_event_feature(s, ctx), s.name, quoted=True) for s in specs]
+    ).group_by(*ctx.keys())
 
 
 def _two_step_distinct(

@@ -35,15 +35,12 @@ __all__ = [
     "days_between",
     "instant",
     "json_text",
-    "micros_between",
     "ratio",
     "seconds_between",
     "shift_left_one",
-    "whole_periods",
 ]
 
 SECONDS_PER_DAY = 86_400
-MICROS_PER_DAY = SECONDS_PER_DAY * 1_000_000
 
 
 def days_before(instant: exp.Expr, days: int) -> exp.Expr:
@@ -90,48 +87,6 @@ def seconds_between(later: exp.Expr, earlier: exp.Expr, dialect: str) -> exp.Exp
         this=exp.TimeToUnix(this=later),
         expression=exp.TimeToUnix(this=earlier),
     )
-
-
-def micros_between(later: exp.Expr, earlier: exp.Expr, dialect: str) -> exp.Expr:
-    """Whole microseconds from ``earlier`` to ``later`` as a BIGINT, exact on every engine.
-
-    Examples
-    --------
-    >>> micros_between(exp.column("c"), exp.column("t"), "duckdb").sql("duckdb")
-    'EPOCH_US(c) - EPOCH_US(t)'
-    >>> micros_between(exp.column("c"), exp.column("t"), "postgres").sql("postgres")
-    'CAST(EXTRACT(EPOCH FROM c - t) * 1000000 AS BIGINT)'
-    """
-    if dialect == "mysql":
-        return exp.TimestampDiff(this=later, expression=earlier, unit=exp.var("MICROSECOND"))
-    if dialect == "postgres":
-        # EXTRACT gives an exact NUMERIC (PostgreSQL 14+), so the product is whole.
-        seconds = exp.Extract(
-            this=exp.var("EPOCH"), expression=exp.Sub(this=later, expression=earlier)
-        )
-        return exp.cast(exp.Mul(this=seconds, expression=exp.Literal.number(1_000_000)), "BIGINT")
-    if dialect in ("spark", "spark2", "databricks"):
-        return exp.Sub(
-            this=exp.Anonymous(this="UNIX_MICROS", expressions=[later]),
-            expression=exp.Anonymous(this="UNIX_MICROS", expressions=[earlier]),
-        )
-    return exp.Sub(this=exp.UnixMicros(this=later), expression=exp.UnixMicros(this=earlier))
-
-
-def whole_periods(micros: exp.Expr, period: int, dialect: str) -> exp.Expr:
-    """``micros // period`` for a non-negative BIGINT, as a BIGINT.
-
-    Examples
-    --------
-    >>> whole_periods(exp.column("age"), 7, "mysql").sql("mysql")
-    'age DIV 7'
-    >>> whole_periods(exp.column("age"), 7, "postgres").sql("postgres")
-    'age / 7'
-    """
-    divisor = exp.Literal.number(int(period))
-    if dialect == "postgres":  # BIGINT / BIGINT truncates; DIV would return NUMERIC
-        return exp.Div(this=micros, expression=divisor, typed=True)
-    return exp.IntDiv(this=micros, expression=divisor)
 
 
 def days_between(later: exp.Expr, earlier: exp.Expr, dialect: str) -> exp.Expr:

@@ -171,6 +171,9 @@ class BlendChurn(_ClassifierOutputs, _FrameEstimator):
         return self.trees_.feature_importances_
 
 
+_TIE = 1e-12
+
+
 def choose_tree_weight(
     y: Any,
     trees: Floats,
@@ -222,6 +225,8 @@ def choose_tree_weight(
         _check_number("tree weight", weight, 0, 1)
         margin = weight * trees + (1.0 - weight) * linear
         score = float(np.mean([roc_auc_score(outcomes[fold], margin[fold]) for fold in scored]))
-        if score > best_score:
+        # Scores within rounding of each other are a tie (a mean of AUCs can
+        # differ in its last bits for equal rankings): the earlier weight wins.
+        if score > best_score + _TIE:
             best_weight, best_score = float(weight), score
     return best_weight, best_score

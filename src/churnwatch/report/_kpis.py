@@ -23,11 +23,12 @@ import pandas as pd
 from sqlglot import exp
 
 from churnwatch.config import Settings
+from churnwatch.errors import ModelError
 from churnwatch.features._portable import instant
 from churnwatch.labels import CutoffSchedule, LabelSpec, make_labels
-from churnwatch.labels._schedule import to_utc
+from churnwatch.labels._schedule import _add_months, to_utc
 from churnwatch.models._workflow import data_time
-from churnwatch.scoring import RISK_SCORES_TABLE
+from churnwatch.scoring import RISK_SCORES_TABLE, data_end
 from churnwatch.warehouse import Warehouse
 
 __all__ = ["BusinessKpis", "business_kpis", "churn_spike"]
@@ -174,10 +175,10 @@ def _as_of(
         return to_utc(as_of, "as_of")
     if settings.data.observation_end:
         return to_utc(settings.data.observation_end, "[data] observation_end")
-    last = data_time(warehouse, "MAX")
-    if last is None:
+    try:
+        return data_end(warehouse)
+    except ModelError:  # no events or subscriptions yet: describe today
         return dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
 def _scalar(warehouse: Warehouse, query: exp.Select) -> object:
@@ -228,7 +229,7 @@ def _churn_trend(warehouse: Warehouse, spec: LabelSpec, moment: dt.datetime) -> 
         return pd.DataFrame(columns=columns)
     horizon = spec.horizon_days[0]
     last_cutoff = moment - dt.timedelta(days=horizon + spec.settle_days + spec.lead_days)
-    cutoffs = [_months_before(last_cutoff, k) for k in range(TREND_PERIODS)]
+    cutoffs = [_add_months(last_cutoff, -k) for k in range(TREND_PERIODS)]
     cutoffs = sorted(c for c in cutoffs if c > first)
     if not cutoffs:
         return pd.DataFrame(columns=columns)
@@ -247,13 +248,6 @@ def _churn_trend(warehouse: Warehouse, spec: LabelSpec, moment: dt.datetime) -> 
     )
     trend["churn_rate"] = trend["churned"] / trend["at_risk"]
     return trend.sort_values("cutoff").reset_index(drop=True)
-
-
-def _months_before(moment: dt.datetime, months: int) -> dt.datetime:
-    index = moment.year * 12 + moment.month - 1 - months
-    year, month = divmod(index, 12)
-    day = min(moment.day, 28)
-    return moment.replace(year=year, month=month + 1, day=day)
 
 
 class _Risk(TypedDict, total=False):

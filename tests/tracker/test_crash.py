@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -97,10 +98,11 @@ def test_a_killed_run_leaves_the_day_undone_or_done(tmp_path: Path) -> None:
     assert before != after
 
     rng = random.Random(11)
-    outcomes = set()
+    outcomes = []
     env = os.environ | {"PYTHONWARNINGS": "ignore"}
     for attempt in range(4):
-        url = f"sqlite:///{tmp_path / f'run{attempt}.sqlite'}"
+        path = tmp_path / f"run{attempt}.sqlite"
+        url = f"sqlite:///{path}"
         with open_store(url) as store:
             track_snapshot(store, day1, date=DAY1, now=NOW)
         child = subprocess.Popen(
@@ -111,15 +113,42 @@ def test_a_killed_run_leaves_the_day_undone_or_done(tmp_path: Path) -> None:
         )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "start"
-        time.sleep(rng.uniform(0.0, 1.5))
+        if attempt < 3:
+            # Aim inside the day's transaction: wait until the child has held
+            # the write lock for a while (longer than the quick read before
+            # it), then kill at a random point a little later.
+            _wait_for_long_write_lock(path, child)
+            time.sleep(rng.uniform(0.0, 0.05))
+        else:
+            time.sleep(rng.uniform(0.0, 1.5))
         child.send_signal(signal.SIGKILL)
         child.wait(60)
         child.stdout.close()
         found = _dump(url)
         assert found in (before, after), f"attempt {attempt}: the store is between states"
-        outcomes.add("after" if found == after else "before")
+        outcomes.append("after" if found == after else "before")
         with open_store(url) as store:
             track_snapshot(store, pq.read_table(day2_path), date=DAY2, now=NOW)
         assert _dump(url) == after
-    # Some kills landed inside the transaction (the usual case: it takes seconds).
-    assert "before" in outcomes
+    # The kills aimed inside the transaction left the day undone.
+    assert "before" in outcomes[:3]
+
+
+def _wait_for_long_write_lock(path: Path, child: subprocess.Popen[str]) -> None:
+    """Return once the child has held the store's write lock for 30 ms running."""
+    held_since = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            held_since = None
+        except sqlite3.OperationalError:
+            held_since = held_since or time.monotonic()
+            if time.monotonic() - held_since >= 0.03:
+                return
+        finally:
+            probe.close()
+        time.sleep(0.002)
+    raise AssertionError("the child never held the write lock for 30 ms")

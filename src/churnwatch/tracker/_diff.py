@@ -152,7 +152,12 @@ def diff_snapshot(
     previous = parent.loc[:, list(PARENT_COLUMNS)].rename(
         columns={c: f"{c}_prev" for c in PARENT_COLUMNS if c not in KEY}
     )
-    merged = snapshot.merge(previous, on=list(KEY), how="outer", indicator=True, sort=True)
+    # An empty side comes back from the store or pyarrow with float keys;
+    # the keys are text on both sides whatever the row count.
+    keys = dict.fromkeys(KEY, object)
+    merged = snapshot.astype(keys).merge(
+        previous.astype(keys), on=list(KEY), how="outer", indicator=True, sort=True
+    )
     side = merged.pop("_merge").to_numpy()
     is_new = side == "left_only"
     absent = side == "right_only"

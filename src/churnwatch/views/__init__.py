@@ -1,0 +1,38 @@
+"""The read model: precomputed tables the dashboard and the API read.
+
+The daily job (or ``churnwatch views refresh``) computes every table the
+dashboard pages and the API answers need — one row per account with risk,
+reasons, health, segment and tracker state; risk history; weekly activity;
+churn trend; cohorts; survival curves; segments; model diagnostics — and
+writes them as one *generation* of Parquet files swapped in atomically
+(:func:`write_generation`). Readers (:class:`ReadModel`) never hold a lock on
+the warehouse, so they keep serving while the next refresh is written.
+"""
+
+from __future__ import annotations
+
+from churnwatch.views._generation import (
+    Generation,
+    ViewsNotFoundError,
+    current_generation,
+    write_generation,
+)
+from churnwatch.views._read import (
+    ACCOUNT_FILTERS,
+    SORTABLE,
+    AccountFilter,
+    AccountPage,
+    ReadModel,
+)
+
+__all__ = [
+    "ACCOUNT_FILTERS",
+    "SORTABLE",
+    "AccountFilter",
+    "AccountPage",
+    "Generation",
+    "ReadModel",
+    "ViewsNotFoundError",
+    "current_generation",
+    "write_generation",
+]

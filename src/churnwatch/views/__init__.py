@@ -17,6 +17,7 @@ from churnwatch.views._generation import (
     current_generation,
     write_generation,
 )
+from churnwatch.views._inputs import MissingInputError
 from churnwatch.views._read import (
     ACCOUNT_FILTERS,
     SORTABLE,
@@ -24,15 +25,20 @@ from churnwatch.views._read import (
     AccountPage,
     ReadModel,
 )
+from churnwatch.views._refresh import TABLES, RefreshResult, refresh_views
 
 __all__ = [
     "ACCOUNT_FILTERS",
     "SORTABLE",
+    "TABLES",
     "AccountFilter",
     "AccountPage",
     "Generation",
+    "MissingInputError",
     "ReadModel",
+    "RefreshResult",
     "ViewsNotFoundError",
     "current_generation",
+    "refresh_views",
     "write_generation",
 ]

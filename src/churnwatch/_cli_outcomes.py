@@ -1,4 +1,4 @@
-"""The commands of acting on churn: ``outcome``, ``kpis``, ``daily`` and ``serve``.
+"""The commands of acting on churn: ``outcome``, ``kpis`` and ``daily``.
 
 A thin layer over :mod:`churnwatch.outcomes`, :mod:`churnwatch.daily` and
 :mod:`churnwatch.api`; registered on the application by :mod:`churnwatch.cli`.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -43,9 +42,6 @@ outcome_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(outcome_app, name="outcome")
-
-#: The environment variable holding the Slack app's signing secret.
-SLACK_SIGNING_SECRET_ENV = "SLACK_SIGNING_SECRET"
 
 
 @outcome_app.command("record")
@@ -309,29 +305,3 @@ def daily_command(
             f"[yellow]waiting:[/] notifications for channel {name!r}: {escape(reason)}",
             soft_wrap=True,
         )
-
-
-@app.command("serve")
-@_user_errors
-def serve_command(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    project: ProjectOption = Path("."),
-    store_url: StoreOption = None,
-) -> None:
-    """Serve the REST API (answers, the Slack interaction endpoint, KPIs) with uvicorn."""
-    import uvicorn
-
-    from churnwatch.api import create_app
-
-    settings = load_settings(project)
-    secret = os.environ.get(SLACK_SIGNING_SECRET_ENV) or None
-    if secret is None:
-        errors.print(
-            f"[yellow]note:[/] {SLACK_SIGNING_SECRET_ENV} is not set: the Slack interaction "
-            "endpoint will refuse every request.",
-            soft_wrap=True,
-        )
-    with _store(project, settings, store_url) as store:
-        api = create_app(settings, store=store, slack_signing_secret=secret)
-        uvicorn.run(api, host=host, port=port, log_level="info")

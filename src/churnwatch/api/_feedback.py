@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnwatch.api._app import state_of
+from churnwatch.api._auth import AUTH_RESPONSES, reader, writer
 from churnwatch.outcomes import list_outcomes, record_outcome
 
 __all__ = ["OutcomeIn", "router"]
 
-router = APIRouter(tags=["feedback"])
+router = APIRouter(tags=["feedback"], responses=AUTH_RESPONSES)
 
 
 class OutcomeIn(BaseModel):
@@ -29,7 +30,7 @@ class OutcomeIn(BaseModel):
     notes: str | None = Field(default=None, max_length=10_000)
 
 
-@router.post("/outcomes", status_code=201)
+@router.post("/outcomes", status_code=201, dependencies=[writer])
 def post_outcome(answer: OutcomeIn, request: Request) -> dict[str, Any]:
     """Record an answer (by episode id, or by account for its open episode)."""
     state = state_of(request)
@@ -47,7 +48,7 @@ def post_outcome(answer: OutcomeIn, request: Request) -> dict[str, Any]:
     return stored.as_json()
 
 
-@router.get("/outcomes")
+@router.get("/outcomes", dependencies=[reader])
 def get_outcomes(
     request: Request,
     episode_id: Annotated[str | None, Query(max_length=255)] = None,

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from churnwatch.api._app import state_of
+from churnwatch.api._auth import AUTH_RESPONSES, reader
 from churnwatch.outcomes import compute_kpis
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["kpis"])
+router = APIRouter(tags=["kpis"], dependencies=[reader], responses=AUTH_RESPONSES)
 
 
 @router.get("/kpis")

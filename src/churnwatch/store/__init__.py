@@ -14,6 +14,8 @@ work in short transactions from :meth:`Store.transaction`.
 ``outbox``             notifications to deliver, written with the state change
 ``outcomes``           CSM answers (won / lost / not useful)
 ``crm_activity``       imported CRM contacts
+``api_keys``           API keys of the REST API: SHA-256 digests and scopes, never the keys
+``inbox_events``       events posted to the REST API, waiting to be drained into the warehouse
 =====================  ===================================================================
 
 Examples
@@ -31,8 +33,10 @@ from __future__ import annotations
 from churnwatch.store._bulk import Constant, bulk_write, read_columns
 from churnwatch.store._store import DEFAULT_STORE_URL, MIGRATIONS, Migration, Store, open_store
 from churnwatch.store._tables import (
+    API_KEYS,
     CHURN_LEDGER,
     CRM_ACTIVITY,
+    INBOX_EVENTS,
     OUTBOX,
     OUTCOMES,
     SCHEMA_MIGRATIONS,
@@ -45,9 +49,11 @@ from churnwatch.store._tables import (
 )
 
 __all__ = [
+    "API_KEYS",
     "CHURN_LEDGER",
     "CRM_ACTIVITY",
     "DEFAULT_STORE_URL",
+    "INBOX_EVENTS",
     "MIGRATIONS",
     "OUTBOX",
     "OUTCOMES",

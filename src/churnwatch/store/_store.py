@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from churnwatch.errors import StoreError
-from churnwatch.store._tables import SCHEMA_MIGRATIONS, define_tables
+from churnwatch.store._tables import SCHEMA_MIGRATIONS, define_api_tables, define_tables
 from churnwatch.warehouse import normalize_url
 
 __all__ = ["DEFAULT_STORE_URL", "MIGRATIONS", "Migration", "Store", "open_store"]
@@ -44,8 +44,15 @@ def _v1_initial_tables(connection: sa.Connection) -> None:
     meta.create_all(connection, checkfirst=True)
 
 
+def _v2_api_tables(connection: sa.Connection) -> None:
+    """Create the API's tables: hashed API keys and the inbox of posted events."""
+    meta = sa.MetaData()
+    define_api_tables(meta)
+    meta.create_all(connection, checkfirst=True)
+
+
 #: Every migration, in order: version ``i + 1`` is ``MIGRATIONS[i]``. Append only.
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial_tables,)
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial_tables, _v2_api_tables)
 
 
 def _redact(url: sa.URL) -> str:
@@ -217,7 +224,7 @@ def open_store(url: str = DEFAULT_STORE_URL, *, base_dir: str | Path | None = No
     --------
     >>> store = open_store("sqlite://")
     >>> store.version()
-    1
+    2
     """
     parsed = _resolve(url, base_dir)
     backend = parsed.get_backend_name()

@@ -20,8 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 __all__ = [
+    "API_KEYS",
     "CHURN_LEDGER",
     "CRM_ACTIVITY",
+    "INBOX_EVENTS",
     "OUTBOX",
     "OUTCOMES",
     "SCHEMA_MIGRATIONS",
@@ -30,6 +32,7 @@ __all__ = [
     "TRANSITIONS",
     "WIN_LEDGER",
     "UtcDateTime",
+    "define_api_tables",
     "define_tables",
     "metadata",
 ]
@@ -278,9 +281,59 @@ def define_tables(meta: sa.MetaData) -> dict[str, sa.Table]:
     return {table.name: table for table in tables}
 
 
+def define_api_tables(meta: sa.MetaData) -> dict[str, sa.Table]:
+    """Declare the tables of schema version 2 on ``meta``: API keys and the event inbox.
+
+    ``api_keys`` holds the SHA-256 of each key (never the key) with its scope;
+    ``inbox_events`` holds events posted to the API until they are drained
+    into the warehouse's ``events`` table. ``dedupe_key`` is the event's id
+    (or, for an event without one, a digest of its canonical key), unique,
+    so that posting the same event again stores nothing new.
+
+    Examples
+    --------
+    >>> import sqlalchemy as sa
+    >>> sorted(define_api_tables(sa.MetaData()))
+    ['api_keys', 'inbox_events']
+    """
+    tables = [
+        sa.Table(
+            "api_keys",
+            meta,
+            sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+            sa.Column("name", _text(_ID), nullable=False),
+            sa.Column("scope", _text(_WORD), nullable=False),
+            sa.Column("key_hash", _text(64), nullable=False, unique=True),
+            sa.Column("prefix", _text(_WORD), nullable=False),
+            sa.Column("created_at", UtcDateTime, nullable=False),
+            sa.Column("revoked_at", UtcDateTime),
+            **_MYSQL,
+        ),
+        sa.Table(
+            "inbox_events",
+            meta,
+            sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+            sa.Column("dedupe_key", _text(_ID), nullable=False, unique=True),
+            sa.Column("event_id", _text(_ID)),
+            sa.Column("account_id", _text(_ID), nullable=False),
+            sa.Column("user_id", _text(_ID)),
+            sa.Column("event_time", UtcDateTime, nullable=False),
+            sa.Column("event_type", _text(_ID), nullable=False),
+            sa.Column("duration_s", sa.Double),
+            sa.Column("value", sa.Double),
+            sa.Column("properties", sa.Text),
+            sa.Column("received_at", UtcDateTime, nullable=False),
+            sa.Column("drained_at", UtcDateTime),
+            sa.Index("ix_inbox_events_pending", "drained_at", "id"),
+            **_MYSQL,
+        ),
+    ]
+    return {table.name: table for table in tables}
+
+
 #: The current declarations of every table, in one ``MetaData``.
 metadata = sa.MetaData()
-_TABLES = define_tables(metadata)
+_TABLES = {**define_tables(metadata), **define_api_tables(metadata)}
 SCHEMA_MIGRATIONS = _TABLES["schema_migrations"]
 TRACKER_ACCOUNTS = _TABLES["tracker_accounts"]
 CHURN_LEDGER = _TABLES["churn_ledger"]
@@ -290,3 +343,5 @@ TRACKER_RUNS = _TABLES["tracker_runs"]
 OUTBOX = _TABLES["outbox"]
 OUTCOMES = _TABLES["outcomes"]
 CRM_ACTIVITY = _TABLES["crm_activity"]
+API_KEYS = _TABLES["api_keys"]
+INBOX_EVENTS = _TABLES["inbox_events"]

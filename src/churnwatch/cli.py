@@ -594,6 +594,7 @@ def _print_problems(problems: list[dict[str, object]]) -> None:
 # The other commands live in modules of their own; importing them registers them.
 from churnwatch import (  # noqa: E402
     _cli_cohorts,  # noqa: F401
+    _cli_dashboard,  # noqa: F401
     _cli_models,  # noqa: F401
     _cli_notify,  # noqa: F401
     _cli_outcomes,  # noqa: F401

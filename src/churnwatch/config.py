@@ -48,6 +48,7 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from churnwatch._dashboard_settings import DashboardSettings
 from churnwatch._health_settings import HealthComponentEntry, HealthSettings
 from churnwatch._tracker_settings import CadenceStepEntry, StoreSettings, TrackerSettings
 from churnwatch.errors import ConfigError, FeatureError
@@ -59,6 +60,7 @@ __all__ = [
     "CadenceStepEntry",
     "ChurnSettings",
     "ColumnMapping",
+    "DashboardSettings",
     "DataSettings",
     "FeatureEntry",
     "FeaturesSettings",
@@ -516,6 +518,9 @@ class Settings(_Model):
     )
     tracker: TrackerSettings = Field(
         default_factory=TrackerSettings, description="The daily adoption tracker."
+    )
+    dashboard: DashboardSettings = Field(
+        default_factory=DashboardSettings, description="Who may open the dashboard."
     )
     sources: list[SourceSpec] = Field(
         default_factory=list, description="The data sources and their mappings."

@@ -1,0 +1,183 @@
+"""The questions pages ask the read model and the store, under the sidebar's filters.
+
+Plain functions over a :class:`~churnwatch.views.ReadModel` (DuckDB over the
+generation's Parquet files, so a 1M-account table is aggregated, never loaded)
+and over the episodes of :func:`churnwatch.outcomes.episode_frame`. Pages
+only lay their answers out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from churnwatch.outcomes._kpis import Kpis, kpis_from_episodes
+from churnwatch.views import AccountFilter, ReadModel
+
+__all__ = [
+    "account_summary",
+    "accounts_csv",
+    "filter_episodes",
+    "kpis_by",
+    "risk_histogram",
+    "segment_points",
+    "tier_breakdown",
+]
+
+
+def _where(model: ReadModel, filters: AccountFilter) -> tuple[str, list[Any]]:
+    return filters.where(model.columns("accounts"))
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
+
+
+def _present(model: ReadModel, column: str, fallback: str = "NULL") -> str:
+    return f'"{column}"' if column in model.columns("accounts") else fallback
+
+
+def account_summary(model: ReadModel, filters: AccountFilter) -> dict[str, float | int | None]:
+    """Accounts, active accounts, churned, revenue at risk and mean risk under ``filters``."""
+    where, params = _where(model, filters)
+    status = _present(model, "status", "'active'")
+    row = model.query(
+        f"""SELECT count(*) AS accounts,
+                   count(*) FILTER (WHERE {status} = 'active') AS active_accounts,
+                   count(*) FILTER (WHERE {status} = 'churned') AS churned_accounts,
+                   coalesce(sum({_present(model, "revenue_at_risk", "0.0")}), 0.0)
+                       AS revenue_at_risk,
+                   avg({_present(model, "churn_risk")}) AS mean_risk,
+                   coalesce(sum({_present(model, "mrr", "0.0")}), 0.0) AS mrr
+            FROM {{a}} WHERE {where}""",
+        params,
+        a="accounts",
+    ).to_pylist()[0]
+    return dict(row)
+
+
+def tier_breakdown(model: ReadModel, filters: AccountFilter) -> pd.DataFrame:
+    """Accounts and revenue at risk per risk tier, under ``filters``."""
+    where, params = _where(model, filters)
+    tier = _present(model, "risk_tier", "'unscored'")
+    found = model.query(
+        f"""SELECT coalesce({tier}, 'unscored') AS risk_tier, count(*) AS accounts,
+                   coalesce(sum({_present(model, "revenue_at_risk", "0.0")}), 0.0)
+                       AS revenue_at_risk
+            FROM {{a}} WHERE {where} GROUP BY 1 ORDER BY 2 DESC""",
+        params,
+        a="accounts",
+    )
+    return _frame(found)
+
+
+def risk_histogram(model: ReadModel, filters: AccountFilter, bins: int = 20) -> pd.DataFrame:
+    """Accounts per band of churn risk (``bins`` equal bands of 0-1), under ``filters``."""
+    if "churn_risk" not in model.columns("accounts"):
+        return pd.DataFrame({"risk_from": [], "accounts": []})
+    where, params = _where(model, filters)
+    frame = model.query(
+        f"""SELECT least(floor(churn_risk * ?), ? - 1) / ? AS risk_from, count(*) AS accounts
+            FROM {{a}} WHERE {where} AND churn_risk IS NOT NULL GROUP BY 1 ORDER BY 1""",
+        [bins, bins, bins, *params],
+        a="accounts",
+    )
+    return _frame(frame)
+
+
+def accounts_csv(
+    model: ReadModel,
+    filters: AccountFilter,
+    *,
+    sort_by: str,
+    descending: bool,
+    columns: Sequence[str],
+    mask: Callable[[pd.DataFrame], pd.DataFrame],
+    limit_rows: int = 100_000,
+) -> bytes:
+    """The filtered, sorted accounts (at most ``limit_rows``) as CSV, through ``mask``."""
+    pages = []
+    for offset in range(0, limit_rows, 10_000):
+        page = model.accounts_page(
+            filters,
+            sort_by=sort_by,
+            descending=descending,
+            offset=offset,
+            limit=10_000,
+            columns=columns,
+        )
+        pages.append(page.rows)
+        if offset + 10_000 >= page.total:
+            break
+    frame = mask(pa.concat_tables(pages).to_pandas())
+    out = io.BytesIO()
+    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), out)
+    return out.getvalue()
+
+
+def segment_points(model: ReadModel, filters: AccountFilter) -> pd.DataFrame:
+    """The sampled PCA points of the accounts matching ``filters``, with their risk."""
+    where, params = _where(model, filters)
+    risk = "churn_risk" if "churn_risk" in model.columns("accounts") else "NULL"
+    # A semi-join: the filter's SQL names the accounts' own columns, unqualified.
+    points = model.query(
+        f"""SELECT p.account_id, p.pc1, p.pc2, p.segment, a.churn_risk
+            FROM {{p}} AS p
+            JOIN (SELECT account_id, {risk} AS churn_risk FROM {{a}} WHERE {where}) AS a
+              ON a.account_id = p.account_id""",
+        params,
+        p="segment_points",
+        a="accounts",
+    )
+    return _frame(points)
+
+
+def filter_episodes(episodes: pd.DataFrame, filters: AccountFilter) -> pd.DataFrame:
+    """The episodes of ``episodes`` whose region and CSM (at churn) pass ``filters``.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"region": ["eu", "us", None], "csm_id": ["c1", "c1", "c2"]})
+    >>> len(filter_episodes(frame, AccountFilter(region=("eu",))))
+    1
+    """
+    keep = pd.Series(True, index=episodes.index)
+    for column in ("region", "csm_id"):
+        wanted = getattr(filters, column)
+        if wanted:
+            keep &= episodes[column].isin(wanted)
+    return episodes.loc[keep]
+
+
+def kpis_by(episodes: pd.DataFrame, as_of: dt.date, column: str, *, top: int = 20) -> pd.DataFrame:
+    """The main KPIs per value of ``column`` (region, csm_id), for the ``top`` busiest.
+
+    Each group's figures come from :func:`~churnwatch.outcomes._kpis.kpis_from_episodes`,
+    so they are the same KPIs as the whole's, on fewer episodes.
+    """
+    keys = episodes[column].astype(object).where(episodes[column].notna(), "unknown")
+    busiest = keys.value_counts().head(top).index
+    rows = []
+    for key in busiest:
+        kpis: Kpis = kpis_from_episodes(episodes.loc[keys == key], as_of)
+        rows.append(
+            {
+                column: key,
+                "episodes": kpis.episodes,
+                "accounts_at_risk": kpis.accounts_at_risk,
+                "revenue_at_risk": kpis.revenue_at_risk,
+                "accounts_recovered": kpis.accounts_recovered,
+                "revenue_recovered": kpis.revenue_recovered,
+                "csm_true_wins": kpis.csm_true_wins,
+                "csm_losses": kpis.csm_losses,
+                "self_service_wins": kpis.self_service_wins,
+            }
+        )
+    return pd.DataFrame(rows)

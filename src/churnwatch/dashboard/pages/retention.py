@@ -1,0 +1,109 @@
+"""Retention: the cohort heatmap, and Kaplan-Meier curves by an attribute with a log-rank test."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from churnwatch.dashboard import _context as ctx
+from churnwatch.views import ACCOUNT_FILTERS
+
+__all__ = ["render"]
+
+
+def _cohorts() -> None:
+    st.subheader("Cohort retention")
+    table = ctx.table_or_info("cohort_retention", "Cohort retention is")
+    if table is None or not table.num_rows:
+        return
+    frame = table.to_pandas()
+    grid = frame.pivot_table(index="cohort", columns="period", values="retention")
+    figure = px.imshow(
+        grid,
+        color_continuous_scale="Blues",
+        zmin=0,
+        zmax=1,
+        aspect="auto",
+        labels={"x": "periods since start", "y": "cohort", "color": "retained"},
+        text_auto=".0%",
+    )
+    figure.update_layout(height=max(320, 22 * len(grid)))
+    st.plotly_chart(figure, width="stretch")
+
+
+def _survival() -> None:
+    st.subheader("Survival (Kaplan-Meier)")
+    table = ctx.table_or_info("survival_curves", "Survival curves are")
+    if table is None or not table.num_rows:
+        return
+    curves = table.to_pandas()
+    attributes = sorted(curves["attribute"].unique(), key=lambda a: (a != "all", a))
+    attribute = st.selectbox("Compare accounts by", attributes, key="km_attribute")
+    chosen = curves.loc[curves["attribute"] == attribute]
+    filters = ctx.account_filter()
+    if attribute in ACCOUNT_FILTERS and getattr(filters, attribute):
+        # The sidebar's filter on this attribute keeps only its groups.
+        chosen = chosen.loc[chosen["group"].isin(getattr(filters, attribute))]
+        ctx.filter_caption(filters, f"groups of {attribute}")
+    figure = go.Figure()
+    palette = px.colors.qualitative.Plotly
+    for index, (group, rows) in enumerate(chosen.groupby("group", sort=True)):
+        colour = palette[index % len(palette)]
+        rows = rows.sort_values("days")
+        figure.add_trace(
+            go.Scatter(
+                x=list(rows["days"]) + list(rows["days"])[::-1],
+                y=list(rows["upper"]) + list(rows["lower"])[::-1],
+                fill="toself",
+                fillcolor=colour,
+                opacity=0.15,
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=rows["days"],
+                y=rows["survival"],
+                name=str(group),
+                line_shape="hv",
+                line={"color": colour},
+            )
+        )
+    figure.update_layout(
+        xaxis_title="days since start",
+        yaxis_title="still a customer",
+        yaxis_range=[0, 1.02],
+        height=420,
+    )
+    st.plotly_chart(figure, width="stretch")
+    if attribute == "all":
+        return
+    tests = ctx.table_or_info("survival_tests", "Log-rank tests are")
+    if tests is None:
+        return
+    found = tests.to_pandas()
+    found = found.loc[found["attribute"] == attribute]
+    if found.empty:
+        st.caption(f"No log-rank test for {attribute}.")
+        return
+    test = found.iloc[0]
+    verdict = "differ" if test["p_value"] < 0.05 else "do not differ significantly"
+    st.markdown(
+        f"**Log-rank test** across {int(test['groups'])} groups of {attribute}: "
+        f"χ² = {test['statistic']:.2f} on {int(test['degrees_of_freedom'])} degrees of freedom, "
+        f"p = {test['p_value']:.3g} — the curves {verdict} (at 5%)."
+    )
+
+
+def render() -> None:
+    """Draw the page."""
+    st.title("Retention")
+    _cohorts()
+    _survival()
+
+
+if __name__ == "__main__":
+    render()

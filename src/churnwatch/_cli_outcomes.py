@@ -276,6 +276,7 @@ def daily_command(
                 base_dir=project,
                 registry=registry,
                 on_step=lambda name: console.print(f"[dim]{name}…[/]"),
+                views_root=project / "views",
             )
         finally:
             for channel in channels.values():

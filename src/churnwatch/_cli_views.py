@@ -79,6 +79,7 @@ def refresh_and_print(
     from churnwatch._cli_models import registry_root
     from churnwatch.models import ModelRegistry
     from churnwatch.views import TABLES, refresh_views
+    from churnwatch.views._inputs import public_store_url
 
     url = store_url or settings.store.url
     root = views_root(project)
@@ -93,7 +94,7 @@ def refresh_and_print(
             root,
             registry=ModelRegistry(models) if models.exists() else None,
             store=store,
-            store_url=_absolute(url, project),
+            store_url=public_store_url(url, project),
             on_progress=lambda name: status.update(f"refreshing the read model: {name}…"),
         )
     table = RichTable("table", "rows", "note", title="read model")
@@ -109,13 +110,3 @@ def refresh_and_print(
             console.print(f"[yellow]{escape(key)}[/] left empty: {escape(reason)}")
     console.print(f"wrote {result.generation.path}")
     return result.generation.path
-
-
-def _absolute(url: str, project: Path) -> str:
-    """A SQLite URL with its file made absolute, so any reader finds the same store."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/"):
-        path = url[len(prefix) :]
-        if path and path != ":memory:":
-            return prefix + str((project / path).resolve())
-    return url

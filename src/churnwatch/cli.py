@@ -505,6 +505,10 @@ def demo(
         from churnwatch._cli_report import report_and_print
 
         report_and_print(settings, wh, directory, None)
+        console.rule("[bold]7. read model")
+        from churnwatch._cli_views import refresh_and_print
+
+        refresh_and_print(settings, wh, directory)
     console.print(f"\nproject written to {directory.resolve()}")
 
 

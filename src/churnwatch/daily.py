@@ -238,6 +238,7 @@ def run_daily(
     now: dt.datetime | None = None,
     lock_path: str | Path | None = None,
     on_step: Callable[[str], Any] | None = None,
+    views_root: str | Path | None = None,
 ) -> DailyReport:
     """Ingest, score, track and dispatch for one date, under the daily lock.
 
@@ -274,6 +275,9 @@ def run_daily(
         Lock file of a SQLite store.
     on_step : callable, optional
         Called with the name of each step as it starts.
+    views_root : str or Path, optional
+        Refresh the read model there as the last step (needs the warehouse),
+        so the dashboard and the API show this run's results.
 
     Returns
     -------
@@ -339,4 +343,20 @@ def run_daily(
             digests = queue_digests(store, date=date, channel=settings.notify.channel, now=at)
         step("dispatch")
         dispatched = dispatch(store, channels, policy=policy or retry_policy(settings))
+        if views_root is not None and warehouse is not None:
+            step("views")
+            from churnwatch.views import refresh_views
+            from churnwatch.views._inputs import public_store_url
+
+            refresh_views(
+                settings,
+                warehouse,
+                Path(views_root),
+                registry=registry,
+                store=store,
+                store_url=public_store_url(
+                    store.engine.url.render_as_string(hide_password=False), Path(base_dir)
+                ),
+                now=now,
+            )
     return DailyReport(date, ingested, scored, tracked, risk, digests, dispatched)

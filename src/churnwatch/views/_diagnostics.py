@@ -41,6 +41,8 @@ __all__ = [
     "CHECK_CUTOFFS",
     "CHECK_ROWS",
     "PDP_FEATURES",
+    "PDP_GRID_POINTS",
+    "PDP_ROWS",
     "SAMPLE_ROWS",
     "features_table",
     "model_tables",
@@ -53,7 +55,11 @@ CHECK_ROWS = 50_000
 #: Rows of today's features that importance, PDP and drift are computed on.
 SAMPLE_ROWS = 20_000
 #: Features (the most important numeric ones) with a partial-dependence curve.
-PDP_FEATURES = 6
+PDP_FEATURES = 4
+#: Rows a partial-dependence curve averages over, and its grid values: every
+#: grid value costs one call of the model's predict, the slow part of a refresh.
+PDP_ROWS = 500
+PDP_GRID_POINTS = 12
 #: Points kept per ROC or PR curve.
 CURVE_POINTS = 200
 
@@ -280,11 +286,13 @@ def _thin(curve: str, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
 def _pdp(model: Any, sample: pd.DataFrame, ranked: list[str], target: str) -> pd.DataFrame:
     from churnwatch.explain import partial_dependence
 
-    rows = sample.head(2000)
+    rows = sample.head(PDP_ROWS)
     numeric = [f for f in ranked if f in rows.columns and pd.api.types.is_numeric_dtype(rows[f])]
     parts = []
     for feature in numeric[:PDP_FEATURES]:
-        found = partial_dependence(model.predict, rows, feature)
+        found = partial_dependence(
+            model.predict, rows, feature, grid_points=PDP_GRID_POINTS, ice_rows=0
+        )
         parts.append(
             pd.DataFrame(
                 {

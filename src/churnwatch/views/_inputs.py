@@ -26,7 +26,7 @@ from churnwatch.scoring import RISK_SCORES_TABLE, data_end
 from churnwatch.store import Store, read_columns
 from churnwatch.warehouse import Warehouse
 
-__all__ = ["MissingInputError", "RefreshInputs"]
+__all__ = ["MissingInputError", "RefreshInputs", "public_store_url", "store_file_exists"]
 
 T = TypeVar("T")
 
@@ -191,13 +191,50 @@ def _utc(value: object) -> dt.datetime:
 
 
 def store_file_exists(url: str, base_dir: Path | None) -> bool:
-    """Whether a SQLite store's file exists (a server store is assumed to)."""
+    """Whether a SQLite store's file exists (a server store is assumed to).
+
+    Examples
+    --------
+    >>> store_file_exists("sqlite:///no/such/file.sqlite", None)
+    False
+    >>> store_file_exists("postgresql://db/ops", None)
+    True
+    """
+    path = _sqlite_file(url, base_dir)
+    return path is None or path.exists()
+
+
+def public_store_url(url: str, base_dir: Path | None) -> str:
+    """The store URL readers are told: a SQLite file made absolute, a password hidden.
+
+    The read model's meta document is read by the dashboard and the API; a
+    password in it would be a secret in a plain file, so readers take their
+    credentials from the settings instead.
+
+    Examples
+    --------
+    >>> public_store_url("sqlite:///ops.sqlite", Path("/srv/project"))
+    'sqlite:////srv/project/ops.sqlite'
+    >>> public_store_url("postgresql://cw:secret@db/ops", None)
+    'postgresql://cw:***@db/ops'
+    """
+    path = _sqlite_file(url, base_dir)
+    if path is not None:
+        return f"sqlite:///{path.resolve()}"
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+def _sqlite_file(url: str, base_dir: Path | None) -> Path | None:
+    """The file of a SQLite URL (relative to ``base_dir``), None for memory or a server."""
     if not url.startswith("sqlite"):
-        return True
+        return None
     database = url.split("///", 1)[1] if "///" in url else ""
     if database in ("", ":memory:"):
-        return True
+        return None
     path = Path(database)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
-    return path.exists()
+    return path

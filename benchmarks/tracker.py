@@ -103,6 +103,8 @@ def main() -> None:
 
         last: tuple[dt.date, pa.Table] | None = None
         for day, rows in days():
+            # Only today's table is kept: the previous one would add to the peak.
+            last = None
             started, cpu = time.perf_counter(), time.process_time()
             result = track_snapshot(store, rows, date=day, settings=settings)
             took, cpu = time.perf_counter() - started, time.process_time() - cpu

@@ -118,13 +118,19 @@ def bulk_write(
     return count
 
 
-def read_columns(connection: sa.Connection, query: sa.Select[Any]) -> dict[str, list[Any]]:
+def read_columns(
+    connection: sa.Connection, query: sa.Select[Any], *, shared: Sequence[str] = ()
+) -> dict[str, list[Any]]:
     """The result of a query as lists per column, as the driver returns them.
 
     Without SQLAlchemy's per-value conversion: dates may come back as text
     (SQLite) and booleans as 0/1 (SQLite, MySQL). For large reads whose
     caller converts what it needs, column by column. Parameters of the
     query are passed as they are: keep them to plain strings and numbers.
+
+    The columns named in ``shared`` hold few distinct values (regions,
+    states...): equal values are made one object as they are read, so a
+    million rows do not hold a million copies of the same few strings.
     """
     compiled = query.compile(dialect=connection.dialect)
     assert isinstance(compiled, SQLCompiler)
@@ -138,10 +144,14 @@ def read_columns(connection: sa.Connection, query: sa.Select[Any]) -> dict[str, 
         cursor.execute(compiled.string, params)
         names = [d[0] for d in cursor.description]
         columns: list[list[Any]] = [[] for _ in names]
+        pools: list[dict[Any, Any] | None] = [{} if n in shared else None for n in names]
         # In batches: a million rows are never held as tuples and lists at once.
         while batch := cursor.fetchmany(100_000):
-            for column, values in zip(columns, zip(*batch, strict=True), strict=True):
-                column.extend(values)
+            for column, pool, values in zip(columns, pools, zip(*batch, strict=True), strict=True):
+                if pool is None:
+                    column.extend(values)
+                else:
+                    column.extend([pool.setdefault(v, v) for v in values])
     finally:
         cursor.close()
     return dict(zip(names, columns, strict=True))

@@ -132,7 +132,12 @@ def _read_parent(connection: sa.Connection) -> pd.DataFrame:
     # seconds): the diff needs only whether missing_since is set, and
     # booleans, which SQLite and MySQL return as 0/1.
     chosen = [TRACKER_ACCOUNTS.c[c] for c in PARENT_COLUMNS]
-    raw = read_columns(connection, sa.select(*chosen))
+    # The driver returns a new string object per row; the repeated values (a
+    # few hundred CSMs, a handful of regions, products and states) share one
+    # object each: ~55 MB less per column at a million rows.
+    raw = read_columns(
+        connection, sa.select(*chosen), shared=("product", "csm_id", "region", "state")
+    )
     frame = pd.DataFrame(raw, columns=list(PARENT_COLUMNS))
     frame["is_enabled"] = frame["is_enabled"].astype(bool)
     missing = frame["missing_since"].notna().to_numpy()

@@ -49,6 +49,11 @@ def render() -> None:
     )
     filters = dataclasses.replace(filters, search=search.strip() or None, min_risk=min_risk or None)
     present = model.columns("accounts")
+    if "churn_risk" not in present:
+        st.info(
+            "Accounts are not scored yet — run `churnwatch score`, then "
+            "`churnwatch views refresh`; listed by id meanwhile."
+        )
     columns = [c for c in COLUMNS if c in present]
     rows = ctx.settings().dashboard.page_rows
     count = model.accounts_page(filters, limit=1, columns=["account_id"]).total

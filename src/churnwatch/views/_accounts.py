@@ -23,7 +23,7 @@ from churnwatch.features._portable import days_between, instant
 from churnwatch.labels import LabelSpec, accounts_at_risk
 from churnwatch.scoring import RISK_SCORES_TABLE
 from churnwatch.store import TRACKER_ACCOUNTS
-from churnwatch.views._inputs import RefreshInputs
+from churnwatch.views._inputs import MissingInputError, RefreshInputs
 
 __all__ = [
     "ACCOUNT_COLUMNS",
@@ -325,6 +325,8 @@ def activity_table(inputs: RefreshInputs) -> pa.Table:
         .group_by(exp.column("account_id"), week)
     )
     found = wh.query(grouped)
+    if found.num_rows == 0:
+        raise MissingInputError(f"no events in the {ACTIVITY_WEEKS} weeks before {end:%Y-%m-%d}")
     connection = duckdb.connect()
     try:
         connection.register("weeks", found)

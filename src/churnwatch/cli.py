@@ -608,3 +608,4 @@ from churnwatch import (  # noqa: E402
     _cli_tracker,  # noqa: F401
     _cli_views,  # noqa: F401
 )
+from churnwatch import _cli_api  # noqa: E402,F401

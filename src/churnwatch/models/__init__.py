@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from churnwatch.models._backtest import BacktestResult, Fold, backtest, rolling_origin_folds
 from churnwatch.models._blend import BlendChurn
+from churnwatch.models._calibration import ScoreCalibrator
 from churnwatch.models._drift import DriftProfile, psi
 from churnwatch.models._estimators import (
     LightGBMChurn,
@@ -41,7 +42,7 @@ from churnwatch.models._metrics import binary_metrics, regression_metrics, relia
 from churnwatch.models._registry import LoadedModel, ModelCard, ModelRegistry, fingerprint
 from churnwatch.models._report import importance_table, model_report
 from churnwatch.models._search import search_params
-from churnwatch.models._train import ChurnPipeline, ScoreCalibrator, TrainedModel, train_model
+from churnwatch.models._train import ChurnPipeline, TrainedModel, train_model
 from churnwatch.models._workflow import (
     RegisteredModel,
     backtest_frame,

@@ -26,7 +26,6 @@ calibration changes what a score *means*, never who is ranked above whom.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,8 +34,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import ClassifierTags, RegressorTags
 
@@ -44,6 +41,10 @@ from churnwatch.errors import ModelError
 from churnwatch.explain import Reason, reference_values, top_reasons
 from churnwatch.features import FeatureSpec
 from churnwatch.models._blend import BlendChurn, choose_tree_weight
+
+# ScoreCalibrator is imported here too: models saved before it had a module
+# of its own name it by this path.
+from churnwatch.models._calibration import Calibration, ScoreCalibrator, _method
 from churnwatch.models._estimators import LogisticChurn, make_estimator
 from churnwatch.models._metrics import binary_metrics, regression_metrics
 from churnwatch.models._search import SearchResult, search_params
@@ -51,7 +52,6 @@ from churnwatch.models._search import SearchResult, search_params
 __all__ = [
     "ChurnPipeline",
     "ModelKind",
-    "ScoreCalibrator",
     "Task",
     "TrainedModel",
     "horizon_of",
@@ -61,12 +61,7 @@ __all__ = [
 
 ModelKind = Literal["lightgbm", "logistic", "mlp"]
 Task = Literal["binary", "regression"]
-Calibration = Literal["auto", "isotonic", "sigmoid", "none"]
 
-#: Isotonic regression needs many examples to be stable; below this many
-#: held-out rows (or positives / 10) Platt's sigmoid is used instead.
-_ISOTONIC_MIN_ROWS = 1000
-_ISOTONIC_MIN_POSITIVES = 50
 _KEYS = ("account_id", "cutoff")
 _SMALL_FRAME_ROWS = 20_000
 #: Below this many training rows the defaults are used: folds would be too
@@ -104,77 +99,6 @@ def infer_task(values: pd.Series) -> Task:
 #: see steps, the regression smooth curves (tenure, age), which is what each
 #: adds to the other.
 BLEND_SPLINE_KNOTS = 5
-
-#: Weight of the raw score in an isotonic calibration: keeps distinct scores distinct.
-_TIE_BREAK = 1e-6
-
-
-class ScoreCalibrator:
-    """Maps raw scores to probabilities, keeping their order.
-
-    Isotonic regression is a step function: it maps whole ranges of scores
-    to one probability, and those ties would lower the ROC AUC of the model
-    it calibrates. A tiny multiple of the raw score's own rank is added to
-    the step, below the resolution of any reported probability, so the
-    calibrated scores rank accounts exactly as the model does. The sigmoid
-    (Platt) map is monotone already.
-
-    Parameters
-    ----------
-    method : {"isotonic", "sigmoid"}
-        The map from score to probability.
-
-    Examples
-    --------
-    >>> scores = np.array([0.1, 0.2, 0.3, 0.8, 0.9])
-    >>> cal = ScoreCalibrator("isotonic").fit(scores, np.array([0, 0, 1, 1, 1]))
-    >>> np.round(cal.transform(np.array([0.15, 0.85])), 3)
-    array([0., 1.])
-    >>> bool(cal.transform(np.array([0.12]))[0] < cal.transform(np.array([0.18]))[0])
-    True
-    """
-
-    def __init__(self, method: Literal["isotonic", "sigmoid"]) -> None:
-        self.method = method
-
-    def fit(self, scores: np.ndarray, outcomes: np.ndarray) -> ScoreCalibrator:
-        """Learn the map from held-out ``scores`` and their 0/1 ``outcomes``."""
-        scores = np.asarray(scores, dtype=float)
-        outcomes = np.asarray(outcomes, dtype=float)
-        if self.method == "isotonic":
-            self.map_: Any = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            self.map_.fit(scores, outcomes)
-        else:
-            self.map_ = LogisticRegression(C=1e6).fit(_logit(scores)[:, None], outcomes)
-            if self.map_.coef_[0, 0] < 0:
-                # Scores that rank worse than chance on the held-out rows: a
-                # negative slope would reverse the model's order, so keep the
-                # order and say only the base rate.
-                rate = float(np.clip(outcomes.mean(), 1e-6, 1 - 1e-6))
-                self.map_.coef_[0, 0] = 1e-6
-                self.map_.intercept_[0] = math.log(rate / (1 - rate))
-        return self
-
-    def transform(self, scores: np.ndarray) -> np.ndarray:
-        """Probabilities for raw ``scores``."""
-        scores = np.asarray(scores, dtype=float)
-        if self.method == "sigmoid":
-            probability: np.ndarray = self.map_.predict_proba(_logit(scores)[:, None])[:, 1]
-            return probability
-        step = self.map_.predict(scores)
-        # The raw score itself, weighted by 1e-6, breaks the step's ties
-        # (flat ranges and scores beyond the fitted range included): no
-        # rounding of a probability shows it, and it stays inside (0, 1).
-        calibrated: np.ndarray = (1 - 2 * _TIE_BREAK) * step + _TIE_BREAK * (
-            0.5 + np.clip(scores, 0.0, 1.0)
-        )
-        return calibrated
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-9, 1 - 1e-9)
-    logit: np.ndarray = np.log(p / (1 - p))
-    return logit
 
 
 @dataclass
@@ -499,16 +423,6 @@ def _out_of_fold(estimator: Any, X: pd.DataFrame, y: np.ndarray, random_state: i
         copy = clone(estimator).fit(X.iloc[train_rows], y[train_rows])
         scores[test_rows] = copy.predict_proba(X.iloc[test_rows])[:, 1]
     return scores
-
-
-def _method(calibration: Calibration, outcomes: np.ndarray) -> Literal["isotonic", "sigmoid"]:
-    if calibration in ("isotonic", "sigmoid"):
-        return calibration
-    enough = (
-        len(outcomes) >= _ISOTONIC_MIN_ROWS
-        and min(outcomes.sum(), len(outcomes) - outcomes.sum()) >= _ISOTONIC_MIN_POSITIVES
-    )
-    return "isotonic" if enough else "sigmoid"
 
 
 class ChurnPipeline(BaseEstimator):  # type: ignore[misc]

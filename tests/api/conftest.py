@@ -133,6 +133,7 @@ def api(business: Business, tmp_path: Path) -> Iterator[Api]:
         store=store,
         views_root=business.views_root,
         registry=business.registry,
+        slack_signing_secret=SIGNING_SECRET,
         warm=True,
     )
     try:

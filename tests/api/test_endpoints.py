@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -185,8 +186,8 @@ def test_scoring_an_unknown_account_or_target_is_4xx(api: Api) -> None:
     unknown = api.client.post(
         f"/accounts/{first}/score", params={"target": "sessions_30d"}, headers=api.write
     )
-    assert unknown.status_code == 503
-    assert "no promoted model for sessions_30d" in unknown.json()["detail"]
+    assert unknown.status_code == 404
+    assert "no promoted model for 'sessions_30d'" in unknown.json()["detail"]
 
 
 def _warehouse_events(api: Api, account_id: str, before: dt.datetime) -> list[dict[str, Any]]:
@@ -385,3 +386,27 @@ def test_cohorts_and_survival_come_from_the_read_model(api: Api) -> None:
     by_plan = api.client.get("/survival", params={"attribute": "plan"}, headers=api.read).json()
     assert sorted(c["group"] for c in by_plan["curves"]) == ["basic", "pro"]
     assert all(len(c["points"]) == 3 for c in by_plan["curves"])
+
+
+# -- without a read model ------------------------------------------------------------
+
+
+def test_without_a_read_model_the_api_says_how_to_compute_it(tmp_path: Path) -> None:
+    from churnwatch.api import create_app
+    from churnwatch.config import Settings
+    from churnwatch.store import open_store
+
+    from .conftest import serving
+
+    with open_store(f"sqlite:///{tmp_path / 'ops.sqlite'}") as store:
+        key, _ = create_api_key(store, name="reader", scope="read")
+        app = create_app(Settings(), store=store, views_root=tmp_path / "views")
+        with serving(app) as url:
+            health = httpx.get(f"{url}/health")
+            assert health.status_code == 200
+            assert health.json()["status"] == "degraded"
+            assert "views refresh" in health.json()["read_model_error"]
+            for path in ("/accounts", "/accounts/a1", "/cohorts", "/survival"):
+                answered = httpx.get(f"{url}{path}", headers={"X-API-Key": key})
+                assert answered.status_code == 503, (path, answered.text)
+                assert "churnwatch views refresh" in answered.json()["detail"]

@@ -148,14 +148,16 @@ def test_serve_answers_over_http(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                answered = httpx.get(f"http://127.0.0.1:{port}/outcomes", timeout=2)
+                answered = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
                 break
             except httpx.TransportError:
                 assert server.poll() is None, server.stderr.read() if server.stderr else ""
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
         assert answered.status_code == 200
-        assert answered.json() == []
+        assert answered.json()["store_reachable"]
+        # Every other endpoint wants an API key.
+        assert httpx.get(f"http://127.0.0.1:{port}/outcomes").status_code == 401
         slack = httpx.post(f"http://127.0.0.1:{port}/slack/interactions", content=b"x")
         assert slack.status_code == 503
         assert "SLACK_SIGNING_SECRET" in slack.json()["detail"]

@@ -20,7 +20,7 @@ from churnwatch.api._app import state_of
 from churnwatch.api._keys import ApiKey, Scope, authenticate
 from churnwatch.store import Store
 
-__all__ = ["AUTH_RESPONSES", "ErrorOut", "KeyCache", "reader", "writer"]
+__all__ = ["AUTH_RESPONSES", "BODY_RESPONSES", "ErrorOut", "KeyCache", "reader", "writer"]
 
 #: Seconds a verified key is trusted without asking the store again.
 KEY_CACHE_SECONDS = 5.0
@@ -37,6 +37,15 @@ class ErrorOut(BaseModel):
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No API key, or an unknown or revoked one."},
     403: {"model": ErrorOut, "description": "The key's scope does not allow this endpoint."},
+    422: {
+        "model": ErrorOut,
+        "description": "Invalid input: `detail` says what was wrong (a message, or a list of "
+        "the parameters at fault).",
+    },
+}
+#: The error answers of an endpoint that reads a request body, besides those.
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body could not be read (not UTF-8 JSON)."},
 }
 
 _bearer = HTTPBearer(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnwatch.api._app import state_of
-from churnwatch.api._auth import AUTH_RESPONSES, writer
+from churnwatch.api._auth import AUTH_RESPONSES, BODY_RESPONSES, writer
 from churnwatch.inbox import EVENT_FIELDS, Rejection, check_events, store_events
 
 __all__ = ["EventBatch", "IngestOut", "RejectionOut", "router"]
@@ -60,7 +60,7 @@ class IngestOut(BaseModel):
     rejections: list[RejectionOut]
 
 
-@router.post("/events")
+@router.post("/events", responses=BODY_RESPONSES)
 def post_events(request: Request, batch: EventBatch) -> IngestOut:
     """Ingest events: valid ones are stored once each, invalid ones refused with reasons."""
     state = state_of(request)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnwatch.api._app import state_of
-from churnwatch.api._auth import AUTH_RESPONSES, reader, writer
+from churnwatch.api._auth import AUTH_RESPONSES, BODY_RESPONSES, ErrorOut, reader, writer
 from churnwatch.outcomes import list_outcomes, record_outcome
 
 __all__ = ["OutcomeIn", "router"]
@@ -30,7 +30,15 @@ class OutcomeIn(BaseModel):
     notes: str | None = Field(default=None, max_length=10_000)
 
 
-@router.post("/outcomes", status_code=201, dependencies=[writer])
+@router.post(
+    "/outcomes",
+    status_code=201,
+    dependencies=[writer],
+    responses={
+        **BODY_RESPONSES,
+        404: {"model": ErrorOut, "description": "No such episode, or no open one of the account."},
+    },
+)
 def post_outcome(answer: OutcomeIn, request: Request) -> dict[str, Any]:
     """Record an answer (by episode id, or by account for its open episode)."""
     state = state_of(request)

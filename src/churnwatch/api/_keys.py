@@ -108,7 +108,7 @@ def create_api_key(
     key = _PREFIX + secrets.token_urlsafe(32)
     now = now or dt.datetime.now(dt.UTC)
     with store.transaction() as connection:
-        made = connection.execute(
+        connection.execute(
             API_KEYS.insert().values(
                 name=name.strip(),
                 scope=scope,
@@ -117,8 +117,9 @@ def create_api_key(
                 created_at=now,
             )
         )
-        key_id = int(tuple(made.inserted_primary_key or (0,))[0])
-        row = connection.execute(sa.select(API_KEYS).where(API_KEYS.c.id == key_id)).one()
+        row = connection.execute(
+            sa.select(API_KEYS).where(API_KEYS.c.key_hash == _digest(key))
+        ).one()
     return key, ApiKey._from_row(row)
 
 

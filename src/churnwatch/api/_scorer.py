@@ -174,13 +174,19 @@ class Scorer:
 
         Raises
         ------
+        NotFoundError
+            When ``target`` is not among the promoted models.
         ModelError
-            When nothing (or not this target) is promoted.
+            When nothing is promoted.
         """
         models = self.models()
         name = target or self.default_target()
+        known = ", ".join(sorted(models)) or "none"
+        if target is not None and target not in models and models:
+            from churnwatch.api._app import NotFoundError
+
+            raise NotFoundError(f"no promoted model for {target!r}; promoted: {known}")
         if name is None or name not in models:
-            known = ", ".join(sorted(models)) or "none"
             raise ModelError(
                 f"no promoted model for {name or 'churn'} (promoted: {known}); train one with "
                 "'churnwatch train' and promote it with 'churnwatch models promote'"

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnwatch.api._app import state_of
-from churnwatch.api._auth import AUTH_RESPONSES, ErrorOut, writer
+from churnwatch.api._auth import AUTH_RESPONSES, BODY_RESPONSES, ErrorOut, writer
 from churnwatch.api._events import RejectionOut
 from churnwatch.api._scorer import Scored
 from churnwatch.inbox import check_events
@@ -22,7 +22,7 @@ __all__ = ["RealtimeIn", "ScoreOut", "router"]
 
 router = APIRouter(tags=["scoring"], dependencies=[writer], responses=AUTH_RESPONSES)
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorOut, "description": "No such account in the read model."},
+    404: {"model": ErrorOut, "description": "No such account, or no model of that target."},
     503: {"model": ErrorOut, "description": "No promoted model, or no read model yet."},
 }
 _Target = Annotated[
@@ -80,10 +80,10 @@ class RealtimeIn(BaseModel):
 
 
 class RealtimeRejected(BaseModel):
-    """Events of a real-time scoring request that are not valid."""
+    """An invalid real-time scoring request: ``rejections`` lists each invalid event's faults."""
 
-    detail: str
-    rejections: list[RejectionOut]
+    detail: Any
+    rejections: list[RejectionOut] = Field(default_factory=list)
 
 
 @router.post("/accounts/{account_id}/score", responses=_ERRORS)
@@ -101,7 +101,11 @@ def score_account(
 @router.post(
     "/score",
     response_model=ScoreOut,
-    responses={**_ERRORS, 422: {"model": RealtimeRejected, "description": "Invalid events."}},
+    responses={
+        **_ERRORS,
+        **BODY_RESPONSES,
+        422: {"model": RealtimeRejected, "description": "Invalid request or events."},
+    },
 )
 def score_events(request: Request, body: RealtimeIn) -> Any:
     """Score an account in real time from its recent events (see `computed_features`)."""

@@ -16,12 +16,20 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, HTTPException, Request
 
 from churnwatch.api._app import state_of
+from churnwatch.api._auth import ErrorOut
 from churnwatch.notify import OUTCOME_ACTIONS, verify_slack_signature
 from churnwatch.outcomes import record_outcome
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["slack"])
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Not a Slack interaction payload."},
+    401: {"model": ErrorOut, "description": "Missing, invalid or expired Slack signature."},
+    404: {"model": ErrorOut, "description": "The button names no known episode."},
+    413: {"model": ErrorOut, "description": "The body is too large."},
+    503: {"model": ErrorOut, "description": "The server has no Slack signing secret."},
+}
 _MAX_BODY_BYTES = 256 * 1024
 
 
@@ -38,7 +46,7 @@ def _payload(body: bytes) -> dict[str, Any]:
     return found
 
 
-@router.post("/slack/interactions")
+@router.post("/slack/interactions", responses=_RESPONSES)
 async def slack_interaction(request: Request) -> dict[str, Any]:
     """Record the outcome of a button a CSM pressed in a Slack notification."""
     state = state_of(request)

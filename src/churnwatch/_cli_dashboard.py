@@ -45,6 +45,9 @@ def streamlit_command(project: Path, port: int, *, headless: bool) -> list[str]:
         "true" if headless else "false",
         "--browser.gatherUsageStats",
         "false",
+        # Readers, not developers: no "Deploy" button or developer menu.
+        "--client.toolbarMode",
+        "viewer",
         "--",
         "--project",
         str(project),

@@ -94,8 +94,8 @@ def _activity(account_id: str) -> None:
         st.info("No activity in the last 26 weeks.")
         return
     long = frame.melt("week", ["events", "active_days"], var_name="measure")
-    figure = px.bar(long, x="week", y="value", facet_row="measure", height=380)
-    figure.update_yaxes(matches=None, title=None)
+    figure = px.bar(long, x="week", y="value", color="measure", barmode="group", height=340)
+    figure.update_layout(yaxis_title=None, legend_title=None)
     st.plotly_chart(figure, width="stretch")
 
 
@@ -108,7 +108,13 @@ def _risk_history(account_id: str) -> None:
     if frame.empty:
         st.info("This account was never scored.")
         return
-    figure = px.line(frame, x="scored_at", y="score", color="target", markers=True, height=320)
+    if frame["scored_at"].nunique() < 2:
+        # One scoring so far: a line needs two points.
+        st.caption(f"Scored once, on {frame['scored_at'].iloc[0]:%Y-%m-%d}.")
+        figure = px.bar(frame, x="target", y="score", color="target", height=320)
+        figure.update_layout(showlegend=False)
+    else:
+        figure = px.line(frame, x="scored_at", y="score", color="target", markers=True, height=320)
     figure.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1])
     st.plotly_chart(figure, width="stretch")
 

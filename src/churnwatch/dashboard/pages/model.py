@@ -16,6 +16,8 @@ _CURVE_AXES = {
     "pr": ("recall", "precision"),
     "calibration": ("predicted probability", "observed churn rate"),
 }
+#: Metrics shown as figures above the table, when the backtest has them.
+_HEADLINE = ("roc_auc", "pr_auc", "brier", "lift_top_decile", "lift_top10")
 _DRIFT_COLOURS = {"ok": "#2ca02c", "watch": "#ff7f0e", "drift": "#d62728"}
 
 
@@ -39,12 +41,32 @@ def _metrics(target: str) -> None:
     if metrics.empty:
         st.info(f"No backtest metrics for {target}.")
         return
-    latest = metrics.loc[metrics["cutoff"] == metrics["cutoff"].max()]
-    columns = st.columns(max(1, len(latest)))
-    for column, row in zip(columns, latest.itertuples(index=False), strict=False):
-        column.metric(str(row.metric).replace("_", " "), f"{row.value:.3f}")
-    if metrics["cutoff"].nunique() > 1:
-        figure = px.line(metrics, x="cutoff", y="value", color="metric", markers=True, height=300)
+    if "method" not in metrics.columns:
+        metrics = metrics.assign(method="model")
+    dated = metrics.loc[metrics["cutoff"].notna()]
+    # The summary: metrics over the whole backtest when given, else at the latest cutoff.
+    summary = metrics.loc[metrics["cutoff"].isna()]
+    if summary.empty:
+        summary = dated.loc[dated["cutoff"] == dated["cutoff"].max()]
+    grid = summary.pivot_table(index="metric", columns="method", values="value", sort=False)
+    headline = [m for m in _HEADLINE if m in grid.index]
+    if headline:
+        first = grid.columns[0]
+        columns = st.columns(len(headline))
+        for column, metric in zip(columns, headline, strict=True):
+            value = grid[first].astype(float)[metric]
+            column.metric(f"{metric.replace('_', ' ')} ({first!s})", f"{value:.3f}")
+    st.dataframe(grid.round(4), width="stretch")
+    if dated["cutoff"].nunique() > 1:
+        figure = px.line(
+            dated.loc[dated["metric"].isin(headline or dated["metric"].unique())],
+            x="cutoff",
+            y="value",
+            color="metric",
+            line_dash="method",
+            markers=True,
+            height=300,
+        )
         st.plotly_chart(figure, width="stretch")
 
 
@@ -126,7 +148,13 @@ def render() -> None:
     if not targets:
         st.info("No model yet — run `churnwatch train`, then `churnwatch views refresh`.")
         return
-    target = st.selectbox("Target", targets, key="model_target")
+    preferred = ctx.model().meta.get("risk_target")
+    target = st.selectbox(
+        "Target",
+        targets,
+        index=targets.index(preferred) if preferred in targets else 0,
+        key="model_target",
+    )
     summary = (ctx.model().meta.get("models") or {}).get(target) or {}
     if summary:
         st.caption(

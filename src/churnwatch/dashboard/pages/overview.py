@@ -65,7 +65,13 @@ def render() -> None:
                 y="accounts",
                 color="risk_tier",
                 hover_data=["revenue_at_risk"],
-                color_discrete_map={"high": "#d62728", "medium": "#ff7f0e", "low": "#2ca02c"},
+                color_discrete_map={
+                    "high": "#d62728",
+                    "medium": "#ff7f0e",
+                    "low": "#2ca02c",
+                    "unscored": "#b0b0b0",
+                },
+                category_orders={"risk_tier": ["high", "medium", "low", "unscored"]},
             )
             figure.update_layout(showlegend=False, height=340)
             st.plotly_chart(figure, width="stretch")

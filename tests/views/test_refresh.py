@@ -122,11 +122,16 @@ def test_tracker_state_is_the_store(refreshed: RefreshResult, business: Business
     assert shown == {k: v for k, v in states.items() if k in accounts.index}
 
 
-def test_risk_history_is_every_churn_run(refreshed: RefreshResult, warehouse: Warehouse) -> None:
-    """Every churn row of risk_scores, sorted by account and time."""
+def test_risk_history_is_the_risk_targets_runs(
+    refreshed: RefreshResult, warehouse: Warehouse
+) -> None:
+    """Every row of risk_scores of the shown target (one run here), sorted by account and time."""
     history = view(refreshed, "risk_history")
     scores = frame(warehouse, RISK_SCORES_TABLE)
-    assert len(history) == int(scores["target"].str.startswith("churn").sum())
+    mine = scores.loc[scores["target"] == refreshed.generation.meta["risk_target"]]
+    assert len(history) == len(mine)
+    expected = mine.set_index("account_id")["score"]
+    np.testing.assert_allclose(history["score"], expected.loc[history["account_id"]])
     keys = list(zip(history["account_id"], history["scored_at"], strict=True))
     assert keys == sorted(keys)
 

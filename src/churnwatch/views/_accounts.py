@@ -29,6 +29,7 @@ __all__ = [
     "ACCOUNT_COLUMNS",
     "ACTIVITY_WEEKS",
     "HISTORY_DAYS",
+    "HISTORY_RUNS",
     "accounts_table",
     "activity_table",
     "health_frame",
@@ -36,6 +37,7 @@ __all__ = [
     "segment_frame",
     "segmentation",
     "tracker_frame",
+    "weekly_runs",
 ]
 
 #: The columns of ``accounts``, in order.
@@ -65,8 +67,9 @@ ACCOUNT_COLUMNS = (
 )
 #: Weeks of activity kept per account (the account page's timeline).
 ACTIVITY_WEEKS = 26
-#: Days of risk history kept: a year of daily runs stays a bounded table.
-HISTORY_DAYS = 180
+#: Days of risk history kept, and weekly runs at most (see risk_history_table).
+HISTORY_DAYS = 182
+HISTORY_RUNS = 26
 #: When an account has several products, the state shown is the most urgent.
 _STATE_RANK = ("churned", "active", "never_enabled")
 
@@ -254,16 +257,32 @@ def tracker_frame(inputs: RefreshInputs) -> pa.Table:
 
 
 def risk_history_table(inputs: RefreshInputs) -> pa.Table:
-    """``account_id, scored_at, target, score`` of the churn runs of the last HISTORY_DAYS.
+    """``account_id, scored_at, target, score``: the weekly story of each account's risk.
+
+    The runs of the risk target (the one the account list shows) over the
+    last HISTORY_DAYS, one a week at most, counted back from the latest run,
+    HISTORY_RUNS of them at most: with daily scoring of a million accounts,
+    every run would be hundreds of millions of rows, and a weekly point is
+    what a risk chart shows.
 
     Raises
     ------
     MissingInputError
         When nothing was scored yet.
     """
-    _, latest = inputs.scored_target()
+    target, latest = inputs.scored_target()
     wh = inputs.warehouse
     since = latest - dt.timedelta(days=HISTORY_DAYS)
+    mine = exp.and_(
+        exp.column("target").eq(exp.Literal.string(target)),
+        exp.column("scored_at") >= instant(since, wh.dialect),
+    )
+    found = wh.query(
+        exp.select(exp.column("scored_at")).distinct().from_(RISK_SCORES_TABLE).where(mine)
+    )
+    runs = weekly_runs([_aware(v) for v in found.column("scored_at").to_pylist()])
+    if not runs:
+        raise MissingInputError(f"no {target} scores in the last {HISTORY_DAYS} days")
     return wh.query(
         exp.select(
             exp.alias_(exp.cast(exp.column("account_id"), exp.DataType.Type.VARCHAR), "account_id"),
@@ -274,12 +293,34 @@ def risk_history_table(inputs: RefreshInputs) -> pa.Table:
         .from_(RISK_SCORES_TABLE)
         .where(
             exp.and_(
-                exp.column("target").like(exp.Literal.string("churn%")),
-                exp.column("scored_at") >= instant(since, wh.dialect),
+                exp.column("target").eq(exp.Literal.string(target)),
+                exp.column("scored_at").isin(*(instant(run, wh.dialect) for run in runs)),
             )
         )
-        .order_by(exp.column("account_id"), exp.column("scored_at"), exp.column("target"))
+        .order_by(exp.column("account_id"), exp.column("scored_at"))
     )
+
+
+def weekly_runs(runs: list[dt.datetime], *, most: int | None = None) -> list[dt.datetime]:
+    """The latest run, then each run at least a week before the last one kept.
+
+    Examples
+    --------
+    >>> days = [dt.datetime(2024, 1, d) for d in range(1, 20)]
+    >>> [r.day for r in weekly_runs(days)]
+    [5, 12, 19]
+    >>> [r.day for r in weekly_runs(days, most=2)]
+    [12, 19]
+    """
+    kept: list[dt.datetime] = []
+    for run in sorted(runs, reverse=True):
+        if not kept or run <= kept[-1] - dt.timedelta(days=7):
+            kept.append(run)
+    return sorted(kept[: most or HISTORY_RUNS])
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def activity_table(inputs: RefreshInputs) -> pa.Table:

@@ -131,8 +131,12 @@ def model_tables(inputs: RefreshInputs) -> dict[str, pa.Table]:
     importance: list[pd.DataFrame] = []
     pdp: list[pd.DataFrame] = []
     drift: list[pd.DataFrame] = []
-    today = inputs.shared("features", lambda: _today(inputs)).to_pandas()
-    sample = today.sample(min(SAMPLE_ROWS, len(today)), random_state=0) if len(today) else today
+    today = inputs.shared("features", lambda: _today(inputs))
+    if today.num_rows > SAMPLE_ROWS:
+        # Sampled in Arrow: a million accounts' features never become one frame.
+        rows = np.random.default_rng(0).choice(today.num_rows, SAMPLE_ROWS, replace=False)
+        today = today.take(pa.array(np.sort(rows)))
+    sample = today.to_pandas()
     for target, card in cards.items():
         model = registry.load(target, card.version).model
         checked = _out_of_time(inputs, card, model)

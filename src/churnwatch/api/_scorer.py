@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from churnwatch.api._fast import FastChurnModel, fast_model
 from churnwatch.api._lookup import Lookups
 from churnwatch.config import Settings
 from churnwatch.errors import ModelError
@@ -129,6 +130,7 @@ class Scorer:
         self._generation: str | None = None
         self._loaded: dict[str, LoadedModel] = {}
         self._text: dict[str, set[str]] = {}
+        self._fast_models: dict[tuple[str, str], FastChurnModel | None] = {}
 
     def models(self) -> dict[str, LoadedModel]:
         """The promoted models by target (re-read when the read model's generation changes)."""
@@ -200,22 +202,39 @@ class Scorer:
             self._text[key] = {spec.name for spec in specs if spec.dtype == "string"}
         return self._text[key]
 
+    def _fast(self, found: LoadedModel) -> FastChurnModel | None:
+        key = (found.card.name, found.card.version)
+        with self._lock:
+            if key not in self._fast_models:
+                self._fast_models[key] = fast_model(found.model)
+            return self._fast_models[key]
+
     def _apply(
         self,
         found: LoadedModel,
         account_id: str,
-        frame: pd.DataFrame,
+        values: Mapping[str, Any],
         mrr: float | None,
         as_of: dt.datetime | None,
     ) -> Scored:
         model = found.model
-        score = float(model.predict(frame)[0])
+        fast = self._fast(found)
+        frame: pd.DataFrame | None = None
+        if fast is not None:
+            score = fast.predict(values)
+        else:
+            frame = _scalar_frame(values, model.features, self._text_features(found))
+            score = float(model.predict(frame)[0])
         binary = model.task == "binary"
         tier = _tier(score) if binary else None
         reasons: list[str] = []
         # As in the daily scoring: reasons for the accounts someone acts on.
         if binary and score >= RISK_TIERS[-2][1]:
-            reasons = [reason.text for reason in model.reasons(frame, k=REASONS)[0]]
+            if fast is not None:
+                reasons = fast.reasons(values, REASONS)
+            else:
+                assert frame is not None
+                reasons = [reason.text for reason in model.reasons(frame, k=REASONS)[0]]
         churn = binary and model.target.startswith("churn")
         return Scored(
             account_id=account_id,
@@ -264,10 +283,9 @@ class Scorer:
         found = self.model(target)
         account = self._account(account_id)
         row = self._feature_row(account_id)
-        frame = _scalar_frame(row, found.model.features, self._text_features(found))
         mrr = account.get("mrr")
         return self._apply(
-            found, account_id, frame, None if mrr is None else float(mrr), self._features_as_of()
+            found, account_id, row, None if mrr is None else float(mrr), self._features_as_of()
         )
 
     def score_events(
@@ -293,9 +311,8 @@ class Scorer:
         values: dict[str, Any] = {name: base.get(name) for name in kept}
         if computed:
             values.update(_compute(account, events, computed, as_of))
-        frame = _scalar_frame(values, found.model.features, self._text_features(found))
         mrr = account.get("mrr")
-        scored = self._apply(found, account_id, frame, None if mrr is None else float(mrr), as_of)
+        scored = self._apply(found, account_id, values, None if mrr is None else float(mrr), as_of)
         return dataclasses.replace(
             scored,
             computed_features=sorted(spec.name for spec in computed),

@@ -1,0 +1,126 @@
+"""One row through a LightGBM churn model without pandas: the API's scoring hot path.
+
+:meth:`TrainedModel.predict` is built for frames of a million rows; for
+one row, its pandas steps (column selection, the categorical frame
+LightGBM's pandas path needs, sklearn's checks in the calibrator) cost
+about twenty times the trees themselves. :class:`FastChurnModel` does the
+same arithmetic on one NumPy row:
+
+- numeric features as float64 (missing as NaN); a categorical feature as
+  the index of its level among the levels fixed at fit (an unseen level is
+  NaN, LightGBM's missing), which is what the pandas path hands LightGBM;
+- the booster's raw margin at the best iteration on one thread, the
+  logistic function, then the model's own calibrator;
+- TreeSHAP contributions from the booster and the same plain-word reasons
+  (:func:`churnwatch.explain.top_reasons`).
+
+Only the default model kind (LightGBM classifier) has this path; others
+go through :meth:`TrainedModel.predict`. The API's tests check that both
+paths give the same probability and reasons for every account.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnwatch.explain import top_reasons
+from churnwatch.models import LightGBMChurn, TrainedModel
+
+__all__ = ["FastChurnModel", "fast_model"]
+
+
+class FastChurnModel:
+    """A fitted LightGBM churn model, applied to one row at a time.
+
+    Parameters
+    ----------
+    model : TrainedModel
+        Its estimator must be a fitted :class:`LightGBMChurn`.
+    """
+
+    def __init__(self, model: TrainedModel) -> None:
+        estimator = model.estimator
+        assert isinstance(estimator, LightGBMChurn)
+        self.model = model
+        self.names: list[str] = [str(name) for name in estimator.feature_names_in_]
+        self.booster = estimator.booster_
+        self.iteration = int(estimator.best_iteration_)
+        self.levels: dict[str, dict[Any, int]] = {
+            name: {level: code for code, level in enumerate(levels)}
+            for name, levels in estimator.categories_.items()
+        }
+        self.calibrator = model.calibrator
+
+    def row(self, values: Mapping[str, Any]) -> np.ndarray:
+        """The model's input row (1 x features) for a mapping of feature values."""
+        out = np.empty((1, len(self.names)), dtype=np.float64)
+        for i, name in enumerate(self.names):
+            value = values.get(name)
+            levels = self.levels.get(name)
+            if levels is not None:
+                code = levels.get(value) if value is not None else None
+                out[0, i] = np.nan if code is None else float(code)
+            else:
+                out[0, i] = np.nan if value is None else float(value)
+        return out
+
+    def _calibrate(self, p: float) -> float:
+        if self.calibrator is None:
+            return p
+        return float(self.calibrator.transform(np.array([p]))[0])
+
+    def predict(self, values: Mapping[str, Any]) -> float:
+        """Calibrated P(churn) of one account."""
+        margin = self.booster.predict(
+            self.row(values), num_iteration=self.iteration, raw_score=True, num_threads=1
+        )
+        return self._calibrate(1.0 / (1.0 + math.exp(-float(margin[0]))))
+
+    def reasons(self, values: Mapping[str, Any], k: int) -> list[str]:
+        """The ``k`` features raising this account's risk most, in words."""
+        contributions = np.asarray(
+            self.booster.predict(
+                self.row(values), num_iteration=self.iteration, pred_contrib=True, num_threads=1
+            ),
+            dtype=float,
+        )[0, :-1]
+        if k <= 0 or not np.any(contributions > 0):
+            return []
+        # Only the strongest k (and any tied with the k-th) can be chosen:
+        # wording them alone is the same as wording them among all, and a
+        # frame of a few columns costs far less than one of every feature.
+        ordered = np.sort(contributions)[::-1]
+        bar = ordered[min(k, len(ordered)) - 1]
+        keep = np.flatnonzero((contributions >= bar) & (contributions > 0))
+        names = [self.names[i] for i in keep]
+        frame = pd.DataFrame(
+            {
+                name: np.array(
+                    [values.get(name)], dtype=object if name in self.levels else np.float64
+                )
+                if values.get(name) is not None or name in self.levels
+                else np.array([np.nan])
+                for name in names
+            }
+        )
+        found = top_reasons(
+            contributions[keep][None, :],
+            frame,
+            names,
+            self.model.references,
+            self.model.specs,
+            k=k,
+        )
+        return [reason.text for reason in found[0]]
+
+
+def fast_model(model: TrainedModel) -> FastChurnModel | None:
+    """The one-row path of ``model``, or None when its kind has none."""
+    if not isinstance(model.estimator, LightGBMChurn) or model.task != "binary":
+        return None
+    return FastChurnModel(model)

@@ -55,11 +55,11 @@ CHECK_ROWS = 50_000
 #: Rows of today's features that importance, PDP and drift are computed on.
 SAMPLE_ROWS = 20_000
 #: Features (the most important numeric ones) with a partial-dependence curve.
-PDP_FEATURES = 4
+PDP_FEATURES = 3
 #: Rows a partial-dependence curve averages over, and its grid values: every
 #: grid value costs one call of the model's predict, the slow part of a refresh.
 PDP_ROWS = 500
-PDP_GRID_POINTS = 12
+PDP_GRID_POINTS = 10
 #: Points kept per ROC or PR curve.
 CURVE_POINTS = 200
 

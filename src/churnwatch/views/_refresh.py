@@ -178,6 +178,13 @@ def refresh_views(
             built = build(inputs)
         except ChurnwatchError as exc:
             missing.update({name: str(exc) for name in names})
+        except Exception as exc:
+            if names == ("accounts",):
+                raise  # without the account list there is no read model to serve
+            # An analysis that broke on this data (a degenerate fit, say) costs
+            # its own tables, not the refresh: the daily job still completes
+            # and the reason is shown where the table would be.
+            missing.update({name: f"failed: {type(exc).__name__}: {exc}" for name in names})
         else:
             tables.update(built)
             missing.update(

@@ -88,6 +88,17 @@ def _frame(columns: dict[str, pa.DataType]) -> pa.Table:
 def accounts_table(inputs: RefreshInputs, notes: dict[str, str]) -> pa.Table:
     """One row per account: attributes, status, risk and reasons, health, segment, tracker.
 
+    - ``status`` is ``active`` for the accounts the churn label would take as
+      examples at the read model's instant (current customers:
+      :func:`churnwatch.labels.accounts_at_risk`), ``churned`` for the others;
+    - ``email`` is the first (in text order) e-mail of the account's users;
+    - ``mrr`` is the subscription MRR at scoring, else the account's own;
+    - risk, tier, revenue at risk, reasons and days to churn are the latest
+      scoring run's (:mod:`churnwatch.scoring`), health the rule-based score
+      (:func:`churnwatch.health.account_health`), segment the
+      segmentation's name (:func:`churnwatch.segments.segment_accounts`) and
+      tracker state the store's (the most urgent over the account's products).
+
     Parameters
     ----------
     inputs : RefreshInputs

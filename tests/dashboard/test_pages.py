@@ -246,3 +246,24 @@ def test_no_read_model_says_how_to_compute_it(
     app = _open()
     _no_exception(app)
     assert any("churnwatch views refresh" in i.value for i in app.info)
+
+
+@pytest.mark.parametrize(("sort_by", "offset"), [("mrr", 30), ("churn_risk", 0), ("mrr", 190)])
+def test_deep_pages_fetched_by_id_match_the_plain_list(
+    sample_project: Path, sort_by: str, offset: int
+) -> None:
+    from churnwatch.dashboard import _data
+    from churnwatch.views import AccountFilter, ReadModel
+
+    model = ReadModel(sample_project / "views")
+    filters = AccountFilter(region=("emea", "na"))
+    columns = ["account_id", "name", "mrr", "churn_risk"]
+    late = _data.account_page(
+        model, filters, sort_by=sort_by, descending=True, offset=offset, limit=25,
+        columns=columns, late_from_offset=0,
+    )  # fmt: skip
+    plain = model.accounts_page(
+        filters, sort_by=sort_by, descending=True, offset=offset, limit=25, columns=columns
+    )
+    assert late.rows.to_pylist() == plain.rows.to_pylist()
+    assert late.total == plain.total

@@ -10,6 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 from churnwatch.dashboard import _context as ctx
+from churnwatch.dashboard import _data
 from churnwatch.outcomes import list_outcomes
 
 __all__ = ["render"]
@@ -177,7 +178,7 @@ def render() -> None:
     account_id = _choose_account()
     if account_id is None:
         return
-    row = ctx.model().account(account_id)
+    row = _data.account_row(ctx.model(), account_id)
     if row is None:
         st.warning(f"No account {account_id!r} in the read model.")
         return

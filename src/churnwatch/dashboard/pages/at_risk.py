@@ -61,7 +61,8 @@ def render() -> None:
     page_number = st.number_input(
         f"Page (of {pages:,})", min_value=1, max_value=pages, value=1, key="at_risk_page"
     )
-    page = model.accounts_page(
+    page = _data.account_page(
+        model,
         filters,
         sort_by=sort_by,
         descending=descending,

@@ -87,5 +87,8 @@ def dashboard(
             f"[yellow]note:[/] no read model in {project / 'views'} yet; the dashboard will "
             "say so until 'churnwatch views refresh' computes it."
         )
-    completed = subprocess.run(streamlit_command(project, port, headless=headless), check=False)
+    # Run from the project folder: its .streamlit/ (secrets for OIDC login, theme) applies.
+    completed = subprocess.run(
+        streamlit_command(project, port, headless=headless), cwd=project, check=False
+    )
     raise typer.Exit(completed.returncode)

@@ -267,3 +267,17 @@ def test_deep_pages_fetched_by_id_match_the_plain_list(
     )
     assert late.rows.to_pylist() == plain.rows.to_pylist()
     assert late.total == plain.total
+
+
+def test_oidc_login_without_its_setup_says_what_is_missing(
+    own_project: Path, use_project: Callable[[Path], None]
+) -> None:
+    with (own_project / "churnwatch.toml").open("a") as file:
+        file.write('\n[dashboard]\nauth = "oidc"\n')
+    use_project(own_project)
+    app = _open()
+    _no_exception(app)
+    assert not app.metric
+    messages = [e.value for e in app.error]
+    assert len(messages) == 1
+    assert "Authlib" in messages[0] or "secrets.toml" in messages[0]

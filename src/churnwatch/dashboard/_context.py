@@ -175,12 +175,9 @@ def filter_caption(filters: AccountFilter, applies_to: str = "") -> None:
 
 def user_email() -> str | None:
     """The logged-in user's e-mail (OpenID Connect), else None."""
-    try:
-        if st.user.is_logged_in:
-            email = st.user.get("email")
-            return str(email) if email else None
-    except (AttributeError, KeyError):
-        return None
+    if st.user.get("is_logged_in", False):
+        email = st.user.get("email")
+        return str(email) if email else None
     return None
 
 

@@ -7,9 +7,11 @@ in the sidebar here hold on every page.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from churnwatch._dashboard_settings import DashboardSettings
 from churnwatch.dashboard import _context as ctx
@@ -51,14 +53,37 @@ def _password_gate(settings: DashboardSettings) -> bool:
 
 def _oidc_gate(settings: DashboardSettings) -> bool:
     """Streamlit's OpenID Connect login; True for a logged-in user."""
-    if st.user.is_logged_in:
+    if st.user.get("is_logged_in", False):
         st.sidebar.caption(f"Logged in as {st.user.get('email') or st.user.get('name')}")
         st.sidebar.button("Log out", on_click=st.logout)
         return True
     st.title("Churnwatch")
+    problem = _oidc_problem(settings)
+    if problem:
+        st.error(problem)
+        return False
     provider = (settings.oidc_provider,) if settings.oidc_provider else ()
     st.button("Log in", type="primary", on_click=st.login, args=provider)
     return False
+
+
+def _oidc_problem(settings: DashboardSettings) -> str | None:
+    """Why OpenID Connect login cannot work here, or None."""
+    if importlib.util.find_spec("authlib") is None:
+        return "auth = 'oidc' needs the Authlib package: pip install 'Authlib>=1.3.2'."
+    try:
+        auth = st.secrets.get("auth")
+    except (FileNotFoundError, StreamlitAPIException):
+        auth = None
+    if not auth:
+        return (
+            "auth = 'oidc' needs an [auth] section in .streamlit/secrets.toml in the project "
+            "folder (redirect_uri, cookie_secret, client_id, client_secret, "
+            "server_metadata_url)."
+        )
+    if settings.oidc_provider and settings.oidc_provider not in auth:
+        return f"no [auth.{settings.oidc_provider}] section in .streamlit/secrets.toml."
+    return None
 
 
 def _logged_in(settings: DashboardSettings) -> bool:

@@ -125,7 +125,9 @@ def _caller(
     return found
 
 
-def _reader(
+# Async, so that checking a key costs no hop to the thread pool: a verified
+# key is a dictionary hit, and the store is asked at most every few seconds.
+async def _reader(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
@@ -133,7 +135,7 @@ def _reader(
     return _caller(request, "read", bearer, header)
 
 
-def _writer(
+async def _writer(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],

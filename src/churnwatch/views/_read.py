@@ -141,6 +141,7 @@ class ReadModel:
         self._generation: Generation | None = None
         self._index: dict[str, int] | None = None
         self._accounts: pa.Table | None = None
+        self._indexing = False
         self._connection = duckdb.connect()
 
     @property
@@ -227,20 +228,49 @@ class ReadModel:
         return list(pq.read_schema(self.generation.table_path(name)).names)
 
     def account(self, account_id: str) -> dict[str, Any] | None:
-        """One account's row of ``accounts`` as a dict, or None when unknown."""
+        """One account's row of ``accounts`` as a dict, or None when unknown.
+
+        The first lookups in a generation are answered by a DuckDB query
+        while an index of the whole table is built in the background (a
+        second or two at a million accounts); once it is ready a lookup is a
+        dictionary access and a row slice.
+        """
         generation = self.generation
         with self._lock:
-            if self._index is None or self._accounts is None:
-                accounts = generation.read("accounts")
-                ids = accounts.column("account_id").to_pylist()
-                self._accounts = accounts
-                self._index = {key: i for i, key in enumerate(ids)}
             index, accounts = self._index, self._accounts
-        position = index.get(account_id)
-        if position is None:
-            return None
-        row: dict[str, Any] = accounts.slice(position, 1).to_pylist()[0]
-        return row
+            start = index is None and not self._indexing
+            if start:
+                self._indexing = True
+        if index is not None and accounts is not None:
+            position = index.get(account_id)
+            if position is None:
+                return None
+            row: dict[str, Any] = accounts.slice(position, 1).to_pylist()[0]
+            return row
+        if start:
+            threading.Thread(target=self._build_index, args=(generation,), daemon=True).start()
+        found = self.query(
+            "SELECT * FROM {a} WHERE account_id = ? LIMIT 1", [account_id], a="accounts"
+        )
+        return found.to_pylist()[0] if found.num_rows else None
+
+    def _build_index(self, generation: Generation) -> None:
+        try:
+            try:
+                accounts = generation.read("accounts")
+            except (OSError, ChurnwatchError):
+                # The generation was pruned under us (two refreshes since it
+                # was resolved): lookups go on through DuckDB until the next.
+                return
+            ids = accounts.column("account_id").to_pylist()
+            index = {key: i for i, key in enumerate(ids)}
+            with self._lock:
+                # A newer generation may have come meanwhile: its index is its own.
+                if self._generation is not None and self._generation.path == generation.path:
+                    self._accounts, self._index = accounts, index
+        finally:
+            with self._lock:
+                self._indexing = False
 
     def rows_of(self, name: str, account_id: str) -> pa.Table:
         """The rows of table ``name`` (sorted by account) that belong to one account."""

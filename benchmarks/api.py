@@ -23,6 +23,11 @@
    requests/s, p50 and p99 latency, errors (any answer but 200, or a
    transport error); for ingest also events/s. Every on-demand score is
    compared with the read model's stored risk of that account.
+5. Then reads and scoring again in open loop: --rate requests/s started on
+   schedule over up to --connections connections, latency counted from
+   when each request was due: the latency at a given load, where the
+   closed loop gives the most the server can do (and, by Little's law, a
+   mean latency of in-flight requests / throughput).
 
 Targets (2 cores, client and server on the same machine): reads and
 scoring >= 500 requests/s with p99 < 50 ms and no errors; ingest >= 5,000
@@ -335,6 +340,64 @@ async def run_phase(
     return phase
 
 
+async def run_at_rate(
+    phase: Phase,
+    address: tuple[str, int, str],
+    make: Callable[[random.Random], Request],
+    check: Callable[[Request, bytes, Phase], None],
+    rate: float,
+    connections: int,
+    duration: float,
+) -> Phase:
+    """Start requests at ``rate`` per second (open loop) over at most ``connections``.
+
+    Each latency runs from the moment its request was due, not from when a
+    connection was free: a server falling behind shows as latency, never as
+    requests quietly not sent.
+    """
+    rng = random.Random(rate)
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    opened = [Connection(*address) for _ in range(connections)]
+    for connection in opened:
+        pool.put_nowait(connection)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(request: Request, due: float) -> None:
+        connection = await pool.get()
+        try:
+            status, body = await connection.request(*request)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            phase.errors += 1
+            phase.first_error = phase.first_error or repr(exc)
+            return
+        finally:
+            pool.put_nowait(connection)
+        phase.latencies_ms.append((time.perf_counter() - due) * 1000)
+        if status != 200:
+            phase.errors += 1
+            phase.first_error = phase.first_error or f"{status} {body[:300]!r}"
+        else:
+            check(request, body, phase)
+
+    began = time.perf_counter()
+    cpu = time.process_time()
+    total = int(rate * duration)
+    for number in range(total):
+        due = began + number / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one(make(rng), due))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await asyncio.gather(*tasks)
+    phase.seconds = time.perf_counter() - began
+    phase.client_cpu = (time.process_time() - cpu) / phase.seconds
+    for connection in opened:
+        connection.close()
+    return phase
+
+
 async def load(url: str, key: str, args: argparse.Namespace, risks: dict[str, float]) -> None:
     """Every phase, one after the other, printed as it ends."""
     ids = list(risks)
@@ -387,8 +450,19 @@ async def load(url: str, key: str, args: argparse.Namespace, risks: dict[str, fl
         ("POST /accounts/{id}/score", score, same_score, args.concurrency),
         ("POST /events", ingest, counted, args.ingest_concurrency),
     ]
+    print(f"closed loop: {args.concurrency} requests in flight (ingest: {args.ingest_concurrency})")
     for name, make, check, concurrency in phases:
         phase = await run_phase(Phase(name), address, make, check, concurrency, args.duration)
+        print(phase.line(), flush=True)
+        if phase.first_error:
+            print(f"  first error: {phase.first_error[:300]}")
+    print(
+        f"open loop: {args.rate:.0f} requests/s offered over up to {args.connections} connections"
+    )
+    for name, make, check, _ in phases[:2]:
+        phase = await run_at_rate(
+            Phase(name), address, make, check, args.rate, args.connections, args.duration
+        )
         print(phase.line(), flush=True)
         if phase.first_error:
             print(f"  first error: {phase.first_error[:300]}")
@@ -402,6 +476,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--ingest-concurrency", type=int, default=8)
+    parser.add_argument(
+        "--rate", type=float, default=600.0, help="Requests/s offered in the open-loop phases."
+    )
+    parser.add_argument(
+        "--connections", type=int, default=64, help="Connections of the open-loop phases."
+    )
     parser.add_argument("--batch", type=int, default=500, help="Events per POST /events.")
     parser.add_argument("--duration", type=float, default=15.0, help="Seconds per phase.")
     parser.add_argument("--work-dir", type=Path, default=None, help="Kept between runs.")

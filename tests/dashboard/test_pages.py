@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -281,3 +282,53 @@ def test_oidc_login_without_its_setup_says_what_is_missing(
     messages = [e.value for e in app.error]
     assert len(messages) == 1
     assert "Authlib" in messages[0] or "secrets.toml" in messages[0]
+
+
+def test_interventions_follow_the_account_filters(
+    sample_project: Path, use_project: Callable[[Path], None]
+) -> None:
+    from churnwatch.outcomes import episode_frame
+    from churnwatch.store import open_store
+
+    store = open_store("sqlite:///churnwatch_ops.sqlite", base_dir=sample_project)
+    episodes = episode_frame(store)
+    accounts = _accounts(sample_project)
+    enterprise = set(
+        accounts.filter(pc.equal(accounts["plan"], "enterprise"))["account_id"].to_pylist()
+    )
+    expected = int(episodes["account_id"].isin(enterprise).sum())
+    use_project(sample_project)
+    app = _open()
+    app.session_state["filter_plan"] = ["enterprise"]
+    app.switch_page("pages/interventions.py").run()
+    _no_exception(app)
+    assert int(_metric(app, "Episodes")) == expected < len(episodes)
+
+
+def test_the_csv_download_holds_the_filtered_accounts_masked(sample_project: Path) -> None:
+    import functools
+    import io
+
+    import pyarrow.csv as pacsv
+
+    from churnwatch.dashboard import _context, _data
+    from churnwatch.views import AccountFilter, ReadModel
+
+    model = ReadModel(sample_project / "views")
+    filters = AccountFilter(risk_tier=("high", "medium"))
+    data = _data.accounts_csv(
+        model,
+        filters,
+        sort_by="revenue_at_risk",
+        descending=True,
+        columns=["account_id", "name", "email", "revenue_at_risk", "risk_tier"],
+        mask=functools.partial(_context.mask_frame, visible=False),
+    )
+    table = pacsv.read_csv(io.BytesIO(data))
+    accounts = _accounts(sample_project)
+    wanted = accounts.filter(pc.is_in(accounts["risk_tier"], pa.array(["high", "medium"])))
+    assert table.num_rows == wanted.num_rows
+    assert set(table["risk_tier"].to_pylist()) <= {"high", "medium"}
+    revenue = table["revenue_at_risk"].to_pylist()
+    assert revenue == sorted(revenue, reverse=True)
+    assert all(re.fullmatch(r"\w\*\*\*@\w\*\*\*\.com", e) for e in table["email"].to_pylist())

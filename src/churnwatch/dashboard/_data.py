@@ -8,6 +8,7 @@ only lay their answers out.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 from collections.abc import Callable, Sequence
@@ -207,20 +208,32 @@ def segment_points(model: ReadModel, filters: AccountFilter) -> pd.DataFrame:
     return _frame(points)
 
 
-def filter_episodes(episodes: pd.DataFrame, filters: AccountFilter) -> pd.DataFrame:
-    """The episodes of ``episodes`` whose region and CSM (at churn) pass ``filters``.
+def filter_episodes(
+    episodes: pd.DataFrame, filters: AccountFilter, model: ReadModel | None = None
+) -> pd.DataFrame:
+    """The episodes of ``episodes`` that pass ``filters``.
+
+    Region and CSM are the episode's own, at churn; the other filters (risk
+    tier, plan, platform, segment) keep the episodes of the read model's
+    accounts that pass them, when ``model`` is given.
 
     Examples
     --------
-    >>> frame = pd.DataFrame({"region": ["eu", "us", None], "csm_id": ["c1", "c1", "c2"]})
-    >>> len(filter_episodes(frame, AccountFilter(region=("eu",))))
-    1
+    >>> frame = pd.DataFrame({"account_id": ["a", "b", "c"], "region": ["eu", "us", None],
+    ...                       "csm_id": ["c1", "c1", "c2"]})
+    >>> filter_episodes(frame, AccountFilter(region=("eu",)))["account_id"].tolist()
+    ['a']
     """
     keep = pd.Series(True, index=episodes.index)
     for column in ("region", "csm_id"):
         wanted = getattr(filters, column)
         if wanted:
             keep &= episodes[column].isin(wanted)
+    others = dataclasses.replace(filters, region=(), csm_id=())
+    if model is not None and others != AccountFilter():
+        where, params = others.where(model.columns("accounts"))
+        ids = model.query(f"SELECT account_id FROM {{a}} WHERE {where}", params, a="accounts")
+        keep &= episodes["account_id"].isin(ids.column("account_id").to_pylist())
     return episodes.loc[keep]
 
 

@@ -144,9 +144,9 @@ def render() -> None:
         return
     episodes, as_of = found
     filters = ctx.account_filter()
-    episodes = _data.filter_episodes(episodes, filters)
+    episodes = _data.filter_episodes(episodes, filters, ctx.model())
     st.caption(f"As of the snapshot of {as_of.isoformat()}.")
-    ctx.filter_caption(filters, "region and CSM at churn")
+    ctx.filter_caption(filters, "region and CSM at churn; the others as the accounts are now")
     _headline(episodes, as_of)
     left, right = st.columns(2)
     with left:

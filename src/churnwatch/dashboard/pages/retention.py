@@ -17,6 +17,7 @@ def _cohorts() -> None:
     table = ctx.table_or_info("cohort_retention", "Cohort retention is")
     if table is None or not table.num_rows:
         return
+    ctx.filter_caption(ctx.account_filter(), "not here: cohorts are computed over all accounts")
     frame = table.to_pandas()
     grid = frame.pivot_table(index="cohort", columns="period", values="retention")
     figure = px.imshow(

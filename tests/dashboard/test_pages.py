@@ -332,3 +332,23 @@ def test_the_csv_download_holds_the_filtered_accounts_masked(sample_project: Pat
     revenue = table["revenue_at_risk"].to_pylist()
     assert revenue == sorted(revenue, reverse=True)
     assert all(re.fullmatch(r"\w\*\*\*@\w\*\*\*\.com", e) for e in table["email"].to_pylist())
+
+
+def test_a_refresh_shows_up_without_a_restart(
+    own_project: Path, use_project: Callable[[Path], None]
+) -> None:
+    import time
+
+    from churnwatch.views import write_generation
+
+    use_project(own_project)
+    app = _open()
+    before = _metric(app, "Accounts")
+    generation = current_generation(own_project / "views")
+    tables = {name: generation.read(name) for name in generation.tables}
+    tables["accounts"] = tables["accounts"].slice(0, 150)
+    write_generation(own_project / "views", tables, generation.meta)
+    time.sleep(1.1)  # the read model looks for a new generation at most once a second
+    app.run()
+    _no_exception(app)
+    assert (before, _metric(app, "Accounts")) == ("200", "150")

@@ -9,7 +9,6 @@ project folder passed after ``--``.
 
 from __future__ import annotations
 
-import getpass
 import subprocess
 import sys
 from pathlib import Path
@@ -72,9 +71,7 @@ def dashboard(
 ) -> None:
     """Open the dashboard: KPIs, at-risk accounts, retention, segments, model, interventions."""
     if hash_password_:
-        password = getpass.getpass("Dashboard password: ")
-        if getpass.getpass("Again: ") != password:
-            raise ConfigError("the two passwords differ")
+        password = typer.prompt("Dashboard password", hide_input=True, confirmation_prompt=True)
         console.print(f'password_hash = "{hash_password(password)}"', soft_wrap=True)
         return
     if not 1 <= port <= 65535:

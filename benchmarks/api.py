@@ -284,10 +284,12 @@ class Phase:
         done = len(self.latencies_ms)
         ordered = sorted(self.latencies_ms) or [float("nan")]
         p50 = statistics.median(ordered)
+        p90 = ordered[min(len(ordered) - 1, int(0.90 * len(ordered)))]
         p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
         text = (
             f"{self.name:<26} {done / self.seconds:7.0f} req/s   p50 {p50:6.1f} ms   "
-            f"p99 {p99:6.1f} ms   errors {self.errors}"
+            f"p90 {p90:6.1f} ms   p99 {p99:6.1f} ms   max {ordered[-1]:6.0f} ms   "
+            f"errors {self.errors}"
         )
         if self.events:
             text += f"   {self.events / self.seconds:,.0f} events/s"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from churnwatch.store import INBOX_EVENTS
 from churnwatch.views import ReadModel
 from churnwatch.warehouse import connect
 
+from ._business import Business
 from .conftest import Api
 
 
@@ -410,3 +412,45 @@ def test_without_a_read_model_the_api_says_how_to_compute_it(tmp_path: Path) -> 
                 answered = httpx.get(f"{url}{path}", headers={"X-API-Key": key})
                 assert answered.status_code == 503, (path, answered.text)
                 assert "churnwatch views refresh" in answered.json()["detail"]
+
+
+def test_a_new_generation_is_served_once_indexed_without_a_failed_request(
+    business: Business, tmp_path: Path
+) -> None:
+    from churnwatch.api import create_app
+    from churnwatch.config import Settings
+    from churnwatch.store import open_store
+    from churnwatch.views import current_generation, write_generation
+
+    from .conftest import serving
+
+    views = tmp_path / "views"
+    first = current_generation(business.views_root)
+    tables = {name: first.read(name) for name in first.tables}
+    write_generation(views, tables, first.meta)
+    accounts = tables["accounts"]
+    account = accounts.column("account_id")[0].as_py()
+    old_risk = accounts.column("churn_risk")[0].as_py()
+    with open_store(f"sqlite:///{tmp_path / 'ops.sqlite'}") as store:
+        key, _ = create_api_key(store, name="reader", scope="read")
+        app = create_app(Settings(), store=store, views_root=views, warm=True)
+        with serving(app) as url, httpx.Client(base_url=url, headers={"X-API-Key": key}) as client:
+            assert client.get(f"/accounts/{account}").json()["churn_risk"] == old_risk
+            changed = accounts.set_column(
+                accounts.schema.get_field_index("churn_risk"),
+                "churn_risk",
+                pc.multiply(accounts["churn_risk"], 0.5),
+            )
+            newer = write_generation(views, {**tables, "accounts": changed}, first.meta)
+            seen = set()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                answered = client.get(f"/accounts/{account}")
+                assert answered.status_code == 200, answered.text
+                seen.add(answered.json()["churn_risk"])
+                if answered.json()["churn_risk"] != old_risk:
+                    break
+                time.sleep(0.05)
+            assert seen <= {old_risk, old_risk * 0.5}
+            assert old_risk * 0.5 in seen
+            assert client.get("/health").json()["read_model"]["generation"] == newer.name

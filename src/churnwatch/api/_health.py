@@ -55,8 +55,7 @@ def health(request: Request) -> Any:
     read_model_error = None
     try:
         assert state.lookups is not None
-        views = state.lookups.model()
-        generation = views.generation
+        generation = state.lookups.served()
         meta = generation.meta
         read_model = ReadModelOut(
             generation=generation.name,

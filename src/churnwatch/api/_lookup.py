@@ -6,7 +6,7 @@ keeps, per table it answers one account from (``accounts``, ``features``,
 first row and row count: a lookup is a dictionary access and a slice,
 whatever the number of accounts. The indexes are built once per
 generation (about a second for a million accounts) and dropped when the
-next generation replaces it.
+next generation replaces it (built beside it, in a background thread).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from churnwatch.views import ReadModel, ViewsNotFoundError
+from churnwatch.views import Generation, ReadModel, ViewsNotFoundError
 
 __all__ = ["FeatureRows", "Lookups", "RowIndex"]
 
@@ -150,8 +150,9 @@ class Lookups:
     def __init__(self, views: ReadModel | None) -> None:
         self.views = views
         self._lock = threading.Lock()
-        self._generation: str | None = None
+        self._generation: Generation | None = None
         self._indexes: dict[str, RowIndex | None] = {}
+        self._building: str | None = None
 
     def model(self) -> ReadModel:
         """The read model.
@@ -168,29 +169,63 @@ class Lookups:
             )
         return self.views
 
+    def served(self) -> Generation:
+        """The generation served (the newest once its indexes are built)."""
+        self.index("accounts")
+        with self._lock:
+            assert self._generation is not None
+            return self._generation
+
     def generation(self) -> str:
-        """The name of the current generation."""
-        return self.model().generation.name
+        """The name of the generation served."""
+        return self.served().name
+
+    @staticmethod
+    def _build(generation: Generation) -> dict[str, RowIndex | None]:
+        indexes: dict[str, RowIndex | None] = {}
+        present = set(generation.tables)
+        for table in INDEXED:
+            kind = FeatureRows if table == "features" else RowIndex
+            indexes[table] = kind(generation.read(table)) if table in present else None
+        # Millions of long-lived ids and offsets: the cyclic garbage collector
+        # would walk them all at each full collection (a pause of a fraction
+        # of a second in the middle of requests). Frozen, it leaves them
+        # alone; they hold no cycles to free.
+        gc.freeze()
+        return indexes
+
+    def _swap_in(self, generation: Generation) -> None:
+        try:
+            indexes = self._build(generation)
+        except Exception:  # a generation that cannot be read is not served
+            indexes = None
+        with self._lock:
+            self._building = None
+            if indexes is not None:
+                self._generation, self._indexes = generation, indexes
 
     def index(self, table: str) -> RowIndex | None:
-        """The index of ``table`` in the current generation (None when it has no such table)."""
+        """The index of ``table`` (None when the generation has no such table).
+
+        The first generation is indexed on the spot. A newer one (the daily
+        refresh) is indexed in a background thread while the previous one
+        keeps answering, so a refresh never stalls requests; it is served
+        from the moment its indexes are complete.
+        """
         views = self.model()
-        generation = views.generation
+        newest = views.generation
         with self._lock:
-            if self._generation != generation.name:
-                self._generation = generation.name
-                self._indexes = {}
-            if table not in self._indexes:
-                kind = FeatureRows if table == "features" else RowIndex
-                self._indexes[table] = (
-                    kind(generation.read(table)) if table in generation.tables else None
-                )
-                # Millions of long-lived ids and offsets: the cyclic garbage
-                # collector would walk them all at each full collection (a
-                # pause of a fraction of a second in the middle of requests).
-                # Frozen, it leaves them alone; they hold no cycles to free.
-                gc.freeze()
-            return self._indexes[table]
+            served = self._generation
+            if served is not None and served.name != newest.name and self._building is None:
+                self._building = newest.name
+                threading.Thread(
+                    target=self._swap_in, args=(newest,), name="read-model-index", daemon=True
+                ).start()
+            if served is not None:
+                return self._indexes.get(table)
+            self._indexes = self._build(newest)
+            self._generation = newest
+            return self._indexes.get(table)
 
     def warm(self) -> None:
         """Build every index now (at startup) instead of at the first request."""

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from churnwatch.outcomes._kpis import Kpis, kpis_from_episodes
+from churnwatch.outcomes import Kpis, kpis_from_episodes
 from churnwatch.views import AccountFilter, AccountPage, ReadModel
 
 __all__ = [
@@ -240,7 +240,7 @@ def filter_episodes(
 def kpis_by(episodes: pd.DataFrame, as_of: dt.date, column: str, *, top: int = 20) -> pd.DataFrame:
     """The main KPIs per value of ``column`` (region, csm_id), for the ``top`` busiest.
 
-    Each group's figures come from :func:`~churnwatch.outcomes._kpis.kpis_from_episodes`,
+    Each group's figures come from :func:`~churnwatch.outcomes.kpis_from_episodes`,
     so they are the same KPIs as the whole's, on fewer episodes.
     """
     keys = episodes[column].astype(object).where(episodes[column].notna(), "unknown")

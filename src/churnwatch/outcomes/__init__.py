@@ -49,7 +49,14 @@ from churnwatch.outcomes._impact import (
     newcombe_interval,
     wilson_interval,
 )
-from churnwatch.outcomes._kpis import BUCKETS, BucketRow, Kpis, bucket_of, compute_kpis
+from churnwatch.outcomes._kpis import (
+    BUCKETS,
+    BucketRow,
+    Kpis,
+    bucket_of,
+    compute_kpis,
+    kpis_from_episodes,
+)
 from churnwatch.outcomes._record import (
     OUTCOME_KINDS,
     OUTCOME_SOURCES,
@@ -73,6 +80,7 @@ __all__ = [
     "episode_frame",
     "first_contacts",
     "import_crm_activity",
+    "kpis_from_episodes",
     "last_tracked_date",
     "list_outcomes",
     "measure_impact",

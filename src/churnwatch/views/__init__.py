@@ -11,13 +11,14 @@ the warehouse, so they keep serving while the next refresh is written.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from churnwatch.views._generation import (
     Generation,
     ViewsNotFoundError,
     current_generation,
     write_generation,
 )
-from churnwatch.views._inputs import MissingInputError
 from churnwatch.views._read import (
     ACCOUNT_FILTERS,
     SORTABLE,
@@ -25,7 +26,28 @@ from churnwatch.views._read import (
     AccountPage,
     ReadModel,
 )
-from churnwatch.views._refresh import TABLES, RefreshResult, refresh_views
+
+if TYPE_CHECKING:
+    from churnwatch.views._inputs import MissingInputError
+    from churnwatch.views._refresh import TABLES, RefreshResult, refresh_views
+
+# The refresh needs the models (scikit-learn, LightGBM: seconds to import);
+# the dashboard and the API only read, so it is imported on first use.
+_LAZY = {
+    "MissingInputError": "churnwatch.views._inputs",
+    "TABLES": "churnwatch.views._refresh",
+    "RefreshResult": "churnwatch.views._refresh",
+    "refresh_views": "churnwatch.views._refresh",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ACCOUNT_FILTERS",

@@ -11,8 +11,7 @@ import streamlit as st
 from churnwatch.dashboard import _context as ctx
 from churnwatch.dashboard import _data
 from churnwatch.errors import ChurnwatchError
-from churnwatch.outcomes import OUTCOME_KINDS, ImpactReport, record_outcome
-from churnwatch.outcomes._kpis import kpis_from_episodes
+from churnwatch.outcomes import OUTCOME_KINDS, ImpactReport, kpis_from_episodes, record_outcome
 
 __all__ = ["render"]
 

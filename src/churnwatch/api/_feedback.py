@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from churnwatch.api._app import state_of
 from churnwatch.api._auth import AUTH_RESPONSES, BODY_RESPONSES, ErrorOut, reader, writer
-from churnwatch.outcomes import list_outcomes, record_outcome
+from churnwatch.outcomes import Outcome, list_outcomes, record_outcome
 
 __all__ = ["OutcomeIn", "router"]
 
@@ -33,6 +33,7 @@ class OutcomeIn(BaseModel):
 @router.post(
     "/outcomes",
     status_code=201,
+    response_model=Outcome,
     dependencies=[writer],
     responses={
         **BODY_RESPONSES,
@@ -56,7 +57,7 @@ def post_outcome(answer: OutcomeIn, request: Request) -> dict[str, Any]:
     return stored.as_json()
 
 
-@router.get("/outcomes", dependencies=[reader])
+@router.get("/outcomes", dependencies=[reader], response_model=list[Outcome])
 def get_outcomes(
     request: Request,
     episode_id: Annotated[str | None, Query(max_length=255)] = None,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 
 from churnwatch.api._app import state_of
 from churnwatch.api._auth import AUTH_RESPONSES, reader
-from churnwatch.outcomes import compute_kpis
+from churnwatch.outcomes import Kpis, compute_kpis
 
 __all__ = ["router"]
 
@@ -18,7 +18,7 @@ _LATEST = dt.date(2200, 12, 31)
 router = APIRouter(tags=["kpis"], dependencies=[reader], responses=AUTH_RESPONSES)
 
 
-@router.get("/kpis")
+@router.get("/kpis", response_model=Kpis)
 def get_kpis(
     request: Request,
     as_of: Annotated[dt.date | None, Query(description="Snapshot date (YYYY-MM-DD).")] = None,

@@ -447,13 +447,17 @@ async def load(url: str, key: str, args: argparse.Namespace, risks: dict[str, fl
 
     # A short warm-up: connections opened, first requests through each worker.
     await run_phase(Phase("warm-up"), address, read, no_check, args.concurrency, 2.0)
-    phases = [
-        ("GET /accounts/{id}", read, no_check, args.concurrency),
-        ("POST /accounts/{id}/score", score, same_score, args.concurrency),
-        ("POST /events", ingest, counted, args.ingest_concurrency),
-    ]
+    phases = {
+        "read": ("GET /accounts/{id}", read, no_check, args.concurrency),
+        "score": ("POST /accounts/{id}/score", score, same_score, args.concurrency),
+        "ingest": ("POST /events", ingest, counted, args.ingest_concurrency),
+    }
+    wanted = args.phases.split(",")
     print(f"closed loop: {args.concurrency} requests in flight (ingest: {args.ingest_concurrency})")
-    for name, make, check, concurrency in phases:
+    for key in ("read", "score", "ingest"):
+        if key not in wanted:
+            continue
+        name, make, check, concurrency = phases[key]
         phase = await run_phase(Phase(name), address, make, check, concurrency, args.duration)
         print(phase.line(), flush=True)
         if phase.first_error:
@@ -461,7 +465,10 @@ async def load(url: str, key: str, args: argparse.Namespace, risks: dict[str, fl
     print(
         f"open loop: {args.rate:.0f} requests/s offered over up to {args.connections} connections"
     )
-    for name, make, check, _ in phases[:2]:
+    for key in ("read", "score"):
+        if f"{key}-at-rate" not in wanted:
+            continue
+        name, make, check, _ = phases[key]
         phase = await run_at_rate(
             Phase(name), address, make, check, args.rate, args.connections, args.duration
         )
@@ -483,6 +490,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--connections", type=int, default=64, help="Connections of the open-loop phases."
+    )
+    parser.add_argument(
+        "--phases",
+        default="read,score,ingest,read-at-rate,score-at-rate",
+        help="Which phases run, in this order whatever the order given.",
     )
     parser.add_argument("--batch", type=int, default=500, help="Events per POST /events.")
     parser.add_argument("--duration", type=float, default=15.0, help="Seconds per phase.")

@@ -346,3 +346,46 @@ def test_a_repeated_day_changes_nothing_and_sends_nothing_twice(tmp_path: Path) 
         assert again.dispatched.sent == 0
         assert _dump(store) == before
     assert len(out.read_text().splitlines()) == 1
+
+
+def test_events_posted_to_the_api_are_in_the_warehouse_before_scoring(tmp_path: Path) -> None:
+    from sqlglot import parse_one
+
+    from churnwatch.inbox import check_events, pending_events, store_events
+    from churnwatch.ingest import ingest
+    from churnwatch.warehouse import connect
+
+    result = simulate(tmp_path / "sim", n_accounts=40, end="2024-03-31", seed=2)
+    store = open_store(f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    with connect(f"duckdb:///{tmp_path / 'w.duckdb'}") as warehouse:
+        ingest(result.settings(), warehouse)
+        account = warehouse.query(parse_one("SELECT min(account_id) FROM accounts")).column(0)[0]
+        posted = [
+            {
+                "event_id": f"api-{i}",
+                "account_id": account.as_py(),
+                "event_time": f"2024-03-30T10:0{i}:00+00:00",
+                "event_type": "login",
+            }
+            for i in range(3)
+        ]
+        checked = check_events(posted, now=dt.datetime(2024, 3, 31, tzinfo=dt.UTC))
+        assert not checked.rejections
+        store_events(store, checked.valid)
+        assert pending_events(store) == 3
+        report = run_daily(
+            store,
+            date=dt.date(2024, 3, 31),
+            settings=Settings(),
+            channels={},
+            warehouse=warehouse,
+            now=dt.datetime(2024, 3, 31, 6, tzinfo=dt.UTC),
+        )
+        assert report.drained is not None
+        assert (report.drained.drained, report.drained.loaded) == (3, 3)
+        assert pending_events(store) == 0
+        found = warehouse.query(
+            parse_one("SELECT count(*) FROM events WHERE event_id LIKE 'api-%'")
+        ).column(0)[0]
+        assert found.as_py() == 3
+    store.close()

@@ -283,6 +283,12 @@ def daily_command(
                 close = getattr(channel, "close", None)
                 if close is not None:
                     close()
+    if report.drained is not None and report.drained.drained:
+        drained = report.drained
+        console.print(
+            f"API events: {drained.loaded:,} loaded into the warehouse, "
+            f"{drained.quarantined:,} quarantined."
+        )
     tracked = report.tracked
     if tracked is None:
         console.print(f"no snapshot rows for {day.isoformat()}: nothing tracked.")

@@ -1,4 +1,4 @@
-"""The daily run: ingest → score → track (snapshot, risk alerts) → dispatch, for one date.
+"""The daily run: ingest, API inbox, score, track, dispatch, read model — for one date.
 
 Suitable for cron: each step is idempotent on its own — ingestion skips
 files already loaded, scoring replaces the rows of its cutoff, the tracker
@@ -52,6 +52,7 @@ from churnwatch.tracker import (
 if TYPE_CHECKING:
     # Ingestion and scoring pull in scikit-learn and LightGBM: seconds of
     # imports a run that only tracks and dispatches (most cron runs) never pays.
+    from churnwatch.inbox import DrainReport
     from churnwatch.ingest import IngestReport
     from churnwatch.models import ModelRegistry
     from churnwatch.scoring import ScoringRun
@@ -87,6 +88,9 @@ class DailyReport:
         Daily digests queued.
     dispatched : DispatchReport
         What the dispatcher delivered.
+    drained : DrainReport or None
+        The events posted to the API since the last run, moved into the
+        warehouse before scoring (None without a warehouse).
     """
 
     date: dt.date
@@ -96,6 +100,7 @@ class DailyReport:
     risk: TrackResult | None
     digests: int
     dispatched: DispatchReport
+    drained: DrainReport | None = None
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -313,6 +318,14 @@ def run_daily(
             from churnwatch.ingest import ingest
 
             ingested = ingest(settings, warehouse, base_dir=base_dir)
+        drained = None
+        if warehouse is not None:
+            # Events posted to the API wait in the store's inbox: into the
+            # warehouse before scoring, so today's scores see them.
+            step("inbox")
+            from churnwatch.inbox import drain_inbox
+
+            drained = drain_inbox(store, warehouse, now=now)
         if registry is not None and registry.promoted():
             if warehouse is None:
                 raise OutcomeError("scoring needs the warehouse: give one to the daily run")
@@ -359,4 +372,4 @@ def run_daily(
                 ),
                 now=now,
             )
-    return DailyReport(date, ingested, scored, tracked, risk, digests, dispatched)
+    return DailyReport(date, ingested, scored, tracked, risk, digests, dispatched, drained)

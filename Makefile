@@ -39,7 +39,7 @@ test: lint typecheck unit
 
 # Re-pin every dependency to what is installed now (after a deliberate upgrade).
 lock: install-test
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark,bench,oidc]'
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^churnwatch' > constraints.txt
 
 clean:

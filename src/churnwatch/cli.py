@@ -597,6 +597,7 @@ def _print_problems(problems: list[dict[str, object]]) -> None:
 
 # The other commands live in modules of their own; importing them registers them.
 from churnwatch import (  # noqa: E402
+    _cli_api,  # noqa: F401
     _cli_cohorts,  # noqa: F401
     _cli_dashboard,  # noqa: F401
     _cli_models,  # noqa: F401
@@ -608,4 +609,3 @@ from churnwatch import (  # noqa: E402
     _cli_tracker,  # noqa: F401
     _cli_views,  # noqa: F401
 )
-from churnwatch import _cli_api  # noqa: E402,F401

@@ -173,8 +173,17 @@ def dispatch_command(
                 close = getattr(channel, "close", None)
                 if close is not None:
                     close()
-    table = RichTable("sent", "retrying", "dead", "deferred", "lost lease", title="notifications")
-    counts = (report.sent, report.retrying, report.dead, report.deferred, report.lost_lease)
+    table = RichTable(
+        "sent", "retrying", "dead", "deferred", "lost lease", "cancelled", title="notifications"
+    )
+    counts = (
+        report.sent,
+        report.retrying,
+        report.dead,
+        report.deferred,
+        report.lost_lease,
+        report.cancelled,
+    )
     table.add_row(*[str(count) for count in counts])
     console.print(table)
     for line in report.errors:

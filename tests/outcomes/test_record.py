@@ -208,3 +208,22 @@ def test_kpis_read_the_same_on_every_engine(store: Store, tmp_path: Path) -> Non
     assert cells["L30"].at_risk_accounts == 1  # b, churned 3 days before
     assert cells["L30"].churned_accounts == 2  # a and b
     assert cells["L24H"].won_accounts == 1  # a, back on the 5th
+
+
+def test_an_answer_cancels_the_messages_still_waiting(store: Store) -> None:
+    import io
+
+    from churnwatch.notify import ConsoleChannel, dispatch
+
+    _day(store, 1, {"a": True, "b": True})
+    _day(store, 2, {"a": False, "b": False})
+    # Both first messages are queued; the CSM answers for 'a' before the dispatcher runs.
+    record_outcome(store, "won", account_id="a", now=NOW)
+    out = io.StringIO()
+    report = dispatch(store, {"file": ConsoleChannel(out)}, now=NOW)
+    assert (report.sent, report.cancelled) == (1, 1)
+    with store.engine.connect() as connection:
+        status = dict(connection.execute(sa.select(OUTBOX.c.account_id, OUTBOX.c.status)).all())
+    assert status == {"a": "cancelled", "b": "sent"}
+    again = dispatch(store, {"file": ConsoleChannel(io.StringIO())}, now=NOW)
+    assert (again.sent, again.cancelled) == (0, 0)

@@ -47,6 +47,7 @@ from churnwatch.notify._directory import CsmContact, CsmDirectory, UnmappedCsm
 from churnwatch.notify._dispatch import (
     DispatchReport,
     RetryPolicy,
+    cancel_answered,
     claim_due,
     dispatch,
     due_notifications,
@@ -83,6 +84,7 @@ __all__ = [
     "SlackChannel",
     "UnmappedCsm",
     "WebhookChannel",
+    "cancel_answered",
     "claim_due",
     "digest_key",
     "dispatch",

@@ -50,11 +50,12 @@ import sqlalchemy as sa
 from churnwatch.errors import DeliveryError
 from churnwatch.notify._channels import Channel
 from churnwatch.notify._message import Notification
-from churnwatch.store import OUTBOX, Store
+from churnwatch.store import OUTBOX, OUTCOMES, Store
 
 __all__ = [
     "DispatchReport",
     "RetryPolicy",
+    "cancel_answered",
     "claim_due",
     "dispatch",
     "due_notifications",
@@ -180,6 +181,9 @@ class DispatchReport:
         dispatcher had claimed it; this run's result was not recorded.
     deferred : int
         Put back untried because their channel asked to wait (Retry-After).
+    cancelled : int
+        Not sent because the CSM had answered for the episode since they
+        were queued (see :func:`cancel_answered`).
     errors : list of str
         The first errors met, for the operator.
     """
@@ -190,6 +194,7 @@ class DispatchReport:
     dead: int = 0
     lost_lease: int = 0
     deferred: int = 0
+    cancelled: int = 0
     errors: list[str] = dataclasses.field(default_factory=list)
 
     def note_error(self, note: Notification, message: str) -> None:
@@ -225,6 +230,38 @@ def _due(now: dt.datetime, channels: Collection[str] | None) -> sa.ColumnElement
     if channels is not None:
         condition = sa.and_(condition, OUTBOX.c.channel.in_(sorted(channels)))
     return condition
+
+
+def cancel_answered(store: Store) -> int:
+    """Cancel the unsent messages of episodes a CSM has answered.
+
+    An answer (won, lost, not useful) stops an episode's cadence; the
+    tracker queues no further step, and this drops the steps already queued
+    but not yet sent — say a follow-up queued this morning for an account the
+    CSM marked won at noon. A row being sent (its lease running) is left to
+    finish: it may already be with the provider.
+
+    Returns
+    -------
+    int
+        Messages cancelled.
+    """
+    answered = (
+        sa.select(OUTCOMES.c.episode_id)
+        .where(OUTCOMES.c.episode_id == OUTBOX.c.episode_id)
+        .exists()
+    )
+    with store.transaction() as connection:
+        done = connection.execute(
+            OUTBOX.update()
+            .where(
+                OUTBOX.c.status.in_(("pending", "failed")),
+                OUTBOX.c.episode_id.is_not(None),
+                answered,
+            )
+            .values(status="cancelled", last_error="the CSM answered before it was sent")
+        )
+    return int(done.rowcount)
 
 
 def due_notifications(
@@ -402,7 +439,7 @@ def dispatch(
     def clock() -> dt.datetime:
         return fixed if fixed is not None else dt.datetime.now(dt.UTC)
 
-    report = DispatchReport()
+    report = DispatchReport(cancelled=cancel_answered(store))
     # A channel that answered Retry-After (Slack's rate limit is per workspace) is
     # left alone for the rest of the run: its later rows are put back untried.
     paused: dict[str, dt.datetime] = {}

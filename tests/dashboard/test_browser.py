@@ -4,11 +4,11 @@ Opens every page through the sidebar menu (one browser session, as a person
 clicks through), checks its key elements render and no error element
 appears, and that a sidebar filter set on one page holds on the next.
 
-The read model is that of the project named by ``CHURNWATCH_BROWSER_PROJECT``,
-else the demo's (``/tmp/demo/views``, after ``churnwatch demo`` and
-``churnwatch views refresh``) when there is one, else the sample project of
-``conftest.py`` (as in CI). With ``CHURNWATCH_SCREENSHOTS=1`` a full-page screenshot
-of each page is written to ``docs/dashboard/<page>.png``::
+The read model is that of the project named by ``CHURNWATCH_BROWSER_PROJECT``
+(``scripts/dashboard_screenshots.py`` sets it to a demo project), else the
+sample project of ``conftest.py``: the test sees the same data on every machine.
+With ``CHURNWATCH_SCREENSHOTS=1`` a full-page screenshot of each page is written
+to ``docs/dashboard/<page>.png``::
 
     CHURNWATCH_SCREENSHOTS=1 pytest -m slow tests/dashboard/test_browser.py
 """
@@ -32,7 +32,6 @@ import pytest
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-DEMO = Path("/tmp/demo")
 SHOTS = ROOT / "docs" / "dashboard"
 #: A project folder to open instead of the demo's (scripts/dashboard_screenshots.py sets it).
 PROJECT_ENV = "CHURNWATCH_BROWSER_PROJECT"
@@ -63,12 +62,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project named by the environment, else the demo's, else a fresh sample project."""
+    """The project named by the environment, else a fresh sample project."""
     chosen = os.environ.get(PROJECT_ENV)
     if chosen:
         return Path(chosen).resolve()
-    if (DEMO / "views" / "CURRENT").exists():
-        return DEMO
     # Loaded by path: test folders are not packages, and every one has a conftest.
     spec = importlib.util.spec_from_file_location("dashboard_sample", HERE / "conftest.py")
     assert spec is not None

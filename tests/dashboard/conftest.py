@@ -247,6 +247,23 @@ def _retention_tables(rng: np.random.Generator) -> dict[str, pa.Table]:
     }
 
 
+def _durations(rng: np.random.Generator, accounts: pd.DataFrame) -> pa.Table:
+    """One or two followed periods per account; plans churn at different rates."""
+    hazard = accounts["plan"].map(dict(zip(PLANS, (0.004, 0.002, 0.001), strict=True)))
+    periods = rng.integers(1, 3, len(accounts))
+    ids = np.repeat(accounts["account_id"].to_numpy(), periods)
+    rate = np.repeat(hazard.to_numpy(dtype=float), periods)
+    lifetime = rng.exponential(1.0 / rate)
+    followed = rng.uniform(30, 720, len(ids))
+    return pa.table(
+        {
+            "account_id": ids,
+            "duration_days": np.minimum(lifetime, followed).round(),
+            "event_observed": (lifetime <= followed).astype(np.int64),
+        }
+    )
+
+
 def _segment_tables(
     rng: np.random.Generator, accounts: pd.DataFrame, features: pd.DataFrame
 ) -> dict[str, pa.Table]:
@@ -421,6 +438,8 @@ def build_sample_project(
         **_retention_tables(rng),
         **_segment_tables(rng, accounts, features),
         **_model_tables(rng),
+        # Its own generator: the other tables stay as they were drawn.
+        "survival_durations": _durations(np.random.default_rng(seed + 1), accounts),
     }
     store_url = _track(project, accounts, rng, tracked_accounts) if tracked_accounts else None
     trend = tables["churn_trend"].to_pandas()

@@ -7,13 +7,18 @@ fails.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from lifelines import KaplanMeierFitter
+from lifelines.statistics import multivariate_logrank_test
 from streamlit.testing.v1 import AppTest
 
 from churnwatch.dashboard import APP_FILE
@@ -178,6 +183,42 @@ def test_survival_by_attribute_shows_the_log_rank_test(
     app.selectbox(key="km_attribute").set_value("plan").run()
     _no_exception(app)
     assert any("Log-rank test" in m.value and "3 groups" in m.value for m in app.markdown)
+
+
+def _plotly_values(values: object) -> np.ndarray:
+    """A trace's numbers: a list, or plotly's typed array (``dtype`` and base64 ``bdata``)."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).astype(float)
+    return np.asarray(values, dtype=float)
+
+
+def test_sidebar_filters_refit_the_survival_curves(
+    sample_project: Path, use_project: Callable[[Path], None]
+) -> None:
+    use_project(sample_project)
+    app = _open("retention")
+    app.session_state["filter_region"] = ["emea"]
+    app.selectbox(key="km_attribute").set_value("plan").run()
+    _no_exception(app)
+    generation = current_generation(sample_project / "views")
+    accounts = generation.read("accounts").to_pandas()
+    lives = generation.read("survival_durations").to_pandas()
+    kept = accounts.loc[accounts["region"] == "emea", ["account_id", "plan"]]
+    lives = lives.merge(kept, on="account_id")
+    figure = app.get("plotly_chart")[-1].proto.spec
+    traces = [t for t in json.loads(figure)["data"] if t.get("name")]
+    assert sorted(t["name"] for t in traces) == sorted(lives["plan"].unique())
+    for trace in traces:
+        rows = lives.loc[lives["plan"] == trace["name"]]
+        expected = KaplanMeierFitter().fit(rows["duration_days"], rows["event_observed"])
+        days = _plotly_values(trace["x"])
+        want = expected.survival_function_at_times(days).to_numpy()
+        assert np.allclose(_plotly_values(trace["y"]), want, atol=1e-9)
+    # The log-rank test is of the filtered accounts too.
+    test = multivariate_logrank_test(lives["duration_days"], lives["plan"], lives["event_observed"])
+    shown = [m.value for m in app.markdown if "Log-rank test" in m.value]
+    assert shown
+    assert f"χ² = {test.test_statistic:.2f}" in shown[0]
 
 
 def test_the_win_loss_form_records_an_outcome(

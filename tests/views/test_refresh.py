@@ -212,6 +212,13 @@ def test_survival_curves_match_lifelines(
     )
     assert tests.loc["plan", "p_value"] == pytest.approx(test.p_value)
     assert tests.loc["plan", "groups"] == plans.frame["plan"].nunique()
+    # The durations kept for filtered curves fit to the stored overall curve.
+    lives = view(refreshed, "survival_durations")
+    assert len(lives) == len(durations.frame)
+    again = KaplanMeierFitter().fit(lives["duration_days"], lives["event_observed"])
+    np.testing.assert_allclose(
+        overall["survival"], again.survival_function_at_times(overall["days"]).to_numpy()
+    )
 
 
 def test_segments_agree_with_the_account_list(refreshed: RefreshResult) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "account_summary",
     "accounts_csv",
     "filter_episodes",
+    "filtered_durations",
     "kpis_by",
     "risk_histogram",
     "segment_points",
@@ -206,6 +207,31 @@ def segment_points(model: ReadModel, filters: AccountFilter) -> pd.DataFrame:
         a="accounts",
     )
     return _frame(points)
+
+
+def filtered_durations(
+    model: ReadModel, filters: AccountFilter, attribute: str | None = None
+) -> pd.DataFrame:
+    """The followed periods of the accounts matching ``filters``, for survival curves.
+
+    ``duration_days, event_observed`` per period of ``survival_durations``,
+    with ``group``: the account's ``attribute`` (as text; ``all`` when no
+    attribute is given). Periods of accounts without the attribute are left out.
+    """
+    where, params = _where(model, filters)
+    group = "'all'" if attribute is None else f'CAST(a."{attribute}" AS VARCHAR)'
+    chosen = "account_id" if attribute is None else f'account_id, "{attribute}"'
+    found = model.query(
+        f"""SELECT d.duration_days, d.event_observed, {group} AS "group"
+            FROM {{d}} AS d
+            JOIN (SELECT {chosen} FROM {{a}} WHERE {where}) AS a
+              ON a.account_id = d.account_id""",
+        params,
+        d="survival_durations",
+        a="accounts",
+    )
+    frame = _frame(found)
+    return frame.loc[frame["group"].notna()].reset_index(drop=True)
 
 
 def filter_episodes(

@@ -15,6 +15,7 @@ from churnwatch.errors import AnalysisError, ChurnwatchError
 from churnwatch.features import FeatureSpec, compute_features
 from churnwatch.labels import CutoffSchedule, LabelSpec, make_labels
 from churnwatch.views._accounts import segmentation
+from churnwatch.views._curves import CURVE_POINTS, curve_rows
 from churnwatch.views._inputs import MissingInputError, RefreshInputs
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
 SURVIVAL_ATTRIBUTES = ("plan", "region", "platform", "referral_source")
 #: An attribute with more groups than this gets no curves: unreadable, and costly.
 MAX_GROUPS = 12
-#: A curve with more steps than this is read at this many evenly spaced days.
-CURVE_POINTS = 1000
 #: Accounts drawn on the segment map (a fixed-seed sample of larger populations).
 SEGMENT_POINTS = 20_000
 _MRR = FeatureSpec("_mrr_churned", "subscription", "mrr")
@@ -106,9 +105,11 @@ def survival_tables(inputs: RefreshInputs) -> dict[str, pa.Table]:
     -------
     dict
         ``survival_curves`` (``attribute, group, days, survival, lower,
-        upper``; attribute ``all`` for the overall curve) and
+        upper``; attribute ``all`` for the overall curve),
         ``survival_tests`` (``attribute, statistic, p_value,
-        degrees_of_freedom, groups``).
+        degrees_of_freedom, groups``) and ``survival_durations``
+        (``account_id, duration_days, event_observed``: one row per
+        subscription or activity period followed).
     """
     from churnwatch.survival import derive_durations, kaplan_meier, with_attribute
 
@@ -117,7 +118,7 @@ def survival_tables(inputs: RefreshInputs) -> dict[str, pa.Table]:
     if durations.frame.empty:
         raise MissingInputError("no account has a duration to follow yet")
     overall = kaplan_meier(durations.durations, durations.event_observed)
-    curves = [_curve_rows(overall.survival, "all")]
+    curves = [curve_rows(overall.survival, "all")]
     tests: list[dict[str, object]] = []
     splits: list[tuple[str, pd.Series | None]] = [(name, None) for name in SURVIVAL_ATTRIBUTES]
     try:
@@ -134,7 +135,7 @@ def survival_tables(inputs: RefreshInputs) -> dict[str, pa.Table]:
         if not 1 < groups.nunique() <= MAX_GROUPS:
             continue
         split = kaplan_meier(grouped.durations, grouped.event_observed, groups=groups, by=name)
-        curves.append(_curve_rows(split.survival, name))
+        curves.append(curve_rows(split.survival, name))
         if split.logrank is not None:
             tests.append(
                 {
@@ -149,39 +150,20 @@ def survival_tables(inputs: RefreshInputs) -> dict[str, pa.Table]:
     test_table = pd.DataFrame(
         tests, columns=["attribute", "statistic", "p_value", "degrees_of_freedom", "groups"]
     )
+    # Every account's durations too: with sidebar filters the dashboard fits
+    # the curves of just the filtered accounts from these.
+    lives = durations.frame.loc[:, ["account_id", "duration_days", "event_observed"]]
+    lives = lives.astype({"duration_days": "float64", "event_observed": "int64"})
     return {
+        "survival_durations": pa.Table.from_pandas(
+            lives.sort_values("account_id", kind="stable"), preserve_index=False
+        ),
         "survival_curves": pa.Table.from_pandas(table, preserve_index=False),
         "survival_tests": pa.Table.from_pandas(
             test_table.astype({"degrees_of_freedom": "int64", "groups": "int64"}),
             preserve_index=False,
         ),
     }
-
-
-def _curve_rows(survival: pd.DataFrame, attribute: str) -> pd.DataFrame:
-    """One attribute's curves in the read model's columns, thinned when very long."""
-    parts = []
-    for group, rows in survival.groupby("group", sort=True):
-        rows = rows.sort_values("timeline")
-        if len(rows) > CURVE_POINTS:
-            # A step function read at evenly spaced days: the value of the
-            # last step at or before each day, as lifelines' predict does.
-            days = np.linspace(0.0, float(rows["timeline"].max()), CURVE_POINTS)
-            at = np.searchsorted(rows["timeline"].to_numpy(), days, side="right") - 1
-            rows = rows.iloc[np.clip(at, 0, None)].assign(timeline=days)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "attribute": attribute,
-                    "group": "all" if attribute == "all" else str(group),
-                    "days": rows["timeline"].to_numpy(dtype=float),
-                    "survival": rows["survival"].to_numpy(dtype=float),
-                    "lower": rows["ci_lower"].to_numpy(dtype=float),
-                    "upper": rows["ci_upper"].to_numpy(dtype=float),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
 
 
 def segment_points_table(inputs: RefreshInputs) -> pa.Table:

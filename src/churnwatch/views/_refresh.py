@@ -57,6 +57,7 @@ TABLES = (
     "cohort_retention",
     "survival_curves",
     "survival_tests",
+    "survival_durations",
     "segment_points",
     "segment_profiles",
     "model_metrics",
@@ -156,7 +157,11 @@ def refresh_views(
             ("cohort_retention",),
             lambda i: {"cohort_retention": cohort_retention_table(i)},
         ),
-        ("survival", ("survival_curves", "survival_tests"), survival_tables),
+        (
+            "survival",
+            ("survival_curves", "survival_tests", "survival_durations"),
+            survival_tables,
+        ),
         (
             "segments",
             ("segment_points", "segment_profiles"),

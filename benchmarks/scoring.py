@@ -5,7 +5,9 @@
 
 1. A churn model (30 days, subscription churn) is trained on a smaller
    simulated business (--train-accounts, monthly cutoffs, the default
-   feature set, no search) and registered and promoted.
+   feature set, the default pipeline's search, which may choose a blend of
+   the trees with a spline logistic regression; --search-iterations 0 for
+   the trees alone) and registered and promoted.
 2. The large business (simulated and ingested once into --work-dir, as in
    benchmarks/features.py) is scored as of its last day: features of every
    subscriber, calibrated probabilities, tiers, revenue at risk, reasons
@@ -34,7 +36,7 @@ from _measure import peak_rss_mb  # benchmarks/ is on sys.path when a script run
 from features import DUCKDB_MEMORY_MB, prepare
 
 
-def train(work: Path, accounts: int) -> Path:
+def train(work: Path, accounts: int, search_iterations: int) -> Path:
     """Simulate a smaller business, train and promote a model; return the registry."""
     from churnwatch.ingest import ingest
     from churnwatch.labels import CutoffSchedule, LabelSpec
@@ -42,7 +44,11 @@ def train(work: Path, accounts: int) -> Path:
     from churnwatch.simulate import simulate
     from churnwatch.warehouse import connect
 
-    folder = work / f"train_{accounts}"
+    folder = (
+        work / f"train_{accounts}"
+        if not search_iterations
+        else work / (f"train_{accounts}_search{search_iterations}")
+    )
     registry = ModelRegistry(folder / "models")
     if registry.promoted():
         return folder / "models"
@@ -57,7 +63,11 @@ def train(work: Path, accounts: int) -> Path:
             observation_end=str(result.observation_end),
         )
     started = time.perf_counter()
-    register_model(frame, "churn_30d", registry, search_iterations=0, promote=True)
+    found = register_model(
+        frame, "churn_30d", registry, search_iterations=search_iterations, promote=True
+    )
+    weight = found.card.extra["params"].get("tree_weight", 1.0)
+    print(f"model: trees weigh {weight} in the blend" if weight < 1 else "model: trees alone")
     print(
         f"trained on {len(frame.data):,} rows of {accounts:,} simulated accounts "
         f"in {time.perf_counter() - started:.0f} s"
@@ -134,9 +144,16 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--train-accounts", type=int, default=20_000)
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "cwf")
+    parser.add_argument(
+        "--search-iterations",
+        type=int,
+        default=12,
+        help="the training's hyperparameter search (the default pipeline's 12; 0: the "
+        "default settings, trees alone)",
+    )
     args = parser.parse_args()
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    models = train(args.work_dir, args.train_accounts)
+    models = train(args.work_dir, args.train_accounts, args.search_iterations)
     project = prepare(args.work_dir, args.accounts)
     print(f"machine: {len(os.sched_getaffinity(0))} cores, {dt.date.today()}")
     score_all(project, models)

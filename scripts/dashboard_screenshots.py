@@ -5,8 +5,9 @@ Usage::
     python scripts/dashboard_screenshots.py [PROJECT]
 
 PROJECT is a project folder with a read model (``views/``), such as one made
-by ``churnwatch demo``; without it, the sample project the test builds. The browser test serves it with ``churnwatch dashboard``, opens each
-page in Debian's Chromium and writes ``docs/dashboard/<page>.png``.
+by ``churnwatch demo``; without it, the sample project the test builds. The
+browser test serves it with ``churnwatch dashboard``, opens each page in
+Debian's Chromium and writes ``docs/dashboard/<page>.png``.
 """
 
 from __future__ import annotations

@@ -105,8 +105,9 @@ def account_row(model: ReadModel, account_id: str) -> dict[str, Any] | None:
     """One account's row, or None.
 
     A scan of the ``account_id`` column (about 50 ms at 1M accounts) rather
-    than :meth:`ReadModel.account`, whose index costs seconds to build on the
-    first look-up of each generation: a page must answer in under 2 s.
+    than :meth:`ReadModel.account`, whose index keeps the whole accounts
+    table in memory: worth it for the API's thousands of lookups a second,
+    not for a page opened now and then.
     """
     rows = model.rows_of("accounts", account_id).to_pylist()
     return dict(rows[0]) if rows else None

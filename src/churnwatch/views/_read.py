@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from churnwatch.errors import ChurnwatchError
 from churnwatch.views._generation import Generation, current_generation
+from churnwatch.views._index import RowIndex
 
 __all__ = ["ACCOUNT_FILTERS", "SORTABLE", "AccountFilter", "AccountPage", "ReadModel"]
 
@@ -139,8 +140,7 @@ class ReadModel:
         self._lock = threading.Lock()
         self._checked = 0.0
         self._generation: Generation | None = None
-        self._index: dict[str, int] | None = None
-        self._accounts: pa.Table | None = None
+        self._index: RowIndex | None = None
         self._indexing = False
         self._connection = duckdb.connect()
 
@@ -154,7 +154,6 @@ class ReadModel:
                 if self._generation is None or found.path != self._generation.path:
                     self._generation = found
                     self._index = None
-                    self._accounts = None
                 self._checked = now
             return self._generation
 
@@ -237,16 +236,12 @@ class ReadModel:
         """
         generation = self.generation
         with self._lock:
-            index, accounts = self._index, self._accounts
+            index = self._index
             start = index is None and not self._indexing
             if start:
                 self._indexing = True
-        if index is not None and accounts is not None:
-            position = index.get(account_id)
-            if position is None:
-                return None
-            row: dict[str, Any] = accounts.slice(position, 1).to_pylist()[0]
-            return row
+        if index is not None:
+            return index.first(account_id)
         if start:
             threading.Thread(target=self._build_index, args=(generation,), daemon=True).start()
         found = self.query(
@@ -262,12 +257,11 @@ class ReadModel:
                 # The generation was pruned under us (two refreshes since it
                 # was resolved): lookups go on through DuckDB until the next.
                 return
-            ids = accounts.column("account_id").to_pylist()
-            index = {key: i for i, key in enumerate(ids)}
+            index = RowIndex(accounts)
             with self._lock:
                 # A newer generation may have come meanwhile: its index is its own.
                 if self._generation is not None and self._generation.path == generation.path:
-                    self._accounts, self._index = accounts, index
+                    self._index = index
         finally:
             with self._lock:
                 self._indexing = False

@@ -15,7 +15,14 @@ same arithmetic on one NumPy row:
   chosen as :func:`churnwatch.explain.top_reasons` chooses them, and each
   worded by it once per (feature, value) and remembered.
 
-Only the default model kind (LightGBM classifier) has this path; others
+A blend of the trees with a logistic regression (what the default
+pipeline trains when it ranks better) adds the regression's part from
+:class:`~churnwatch.models._linear_row.LinearRow`: each feature's linear
+SHAP value as a function of its value alone, folded from the fitted steps
+when the model loads. The blend's margin and contributions are the two
+parts' weighted sums, as in :class:`~churnwatch.models.BlendChurn`.
+
+Only these binary models (LightGBM, and its blend) have this path; others
 go through :meth:`TrainedModel.predict`. The API's tests check that both
 paths give the same probability and reasons for every account.
 """
@@ -30,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from churnwatch.explain import top_reasons
-from churnwatch.models import LightGBMChurn, TrainedModel
+from churnwatch.models import BlendChurn, LightGBMChurn, TrainedModel
+from churnwatch.models._linear_row import LinearRow
 
 __all__ = ["FastChurnModel", "fast_model"]
 
@@ -39,25 +47,47 @@ _MAX_PHRASES = 100_000
 
 
 class FastChurnModel:
-    """A fitted LightGBM churn model, applied to one row at a time.
+    """A fitted LightGBM churn model, or its blend, applied to one row at a time.
 
     Parameters
     ----------
     model : TrainedModel
-        Its estimator must be a fitted :class:`LightGBMChurn`.
+        Its estimator must be a fitted :class:`LightGBMChurn`, or a fitted
+        :class:`BlendChurn`.
     """
 
     def __init__(self, model: TrainedModel) -> None:
         estimator = model.estimator
-        assert isinstance(estimator, LightGBMChurn)
         self.model = model
         self.names: list[str] = [str(name) for name in estimator.feature_names_in_]
-        self.booster = estimator.booster_
-        self.iteration = int(estimator.best_iteration_)
+        trees: LightGBMChurn | None = estimator
+        #: Weights of the trees and of the regression in the margin.
+        self.tree_weight, self.linear_weight = 1.0, 0.0
+        self.linear: LinearRow | None = None
+        if isinstance(estimator, BlendChurn):
+            trees = estimator.trees_
+            if estimator.linear_ is not None:
+                self.linear = LinearRow(estimator.linear_)
+                assert self.linear.names == self.names
+            self.tree_weight = float(estimator.tree_weight) if trees is not None else 0.0
+            self.linear_weight = 1.0 - self.tree_weight
+        assert trees is None or isinstance(trees, LightGBMChurn)
+        self.booster = None if trees is None else trees.booster_
+        self.iteration = 0 if trees is None else int(trees.best_iteration_)
         self.levels: dict[str, dict[Any, int]] = {
             name: {level: code for code, level in enumerate(levels)}
-            for name, levels in estimator.categories_.items()
+            for name, levels in (trees.categories_.items() if trees is not None else ())
         }
+        # Text features of the regression (the trees' are the keys of levels).
+        self.text = set(self.levels)
+        if self.linear is not None:
+            self.text |= {
+                name
+                for name, categorical in zip(
+                    self.names, estimator.linear_.categorical_, strict=True
+                )
+                if categorical
+            }
         self.calibrator = model.calibrator
         self._phrases: dict[tuple[str, Any], str] = {}
 
@@ -81,19 +111,39 @@ class FastChurnModel:
 
     def predict(self, values: Mapping[str, Any]) -> float:
         """Calibrated P(churn) of one account."""
-        margin = self.booster.predict(
-            self.row(values), num_iteration=self.iteration, raw_score=True, num_threads=1
-        )
-        return self._calibrate(1.0 / (1.0 + math.exp(-float(margin[0]))))
+        margin = 0.0
+        if self.booster is not None:
+            trees = self.booster.predict(
+                self.row(values), num_iteration=self.iteration, raw_score=True, num_threads=1
+            )
+            margin += self.tree_weight * float(trees[0])
+        if self.linear is not None:
+            margin += self.linear_weight * self.linear.margin(values)
+        # As expit: no overflow for a margin far below zero.
+        if margin >= 0:
+            p = 1.0 / (1.0 + math.exp(-margin))
+        else:
+            p = math.exp(margin) / (1.0 + math.exp(margin))
+        return self._calibrate(p)
+
+    def contributions(self, values: Mapping[str, Any]) -> np.ndarray:
+        """Each feature's contribution to the account's log-odds (exact SHAP values)."""
+        contributions = np.zeros(len(self.names), dtype=np.float64)
+        if self.booster is not None:
+            trees = np.asarray(
+                self.booster.predict(
+                    self.row(values), num_iteration=self.iteration, pred_contrib=True, num_threads=1
+                ),
+                dtype=float,
+            )[0, :-1]
+            contributions += self.tree_weight * trees
+        if self.linear is not None:
+            contributions += self.linear_weight * self.linear.contributions(values)
+        return contributions
 
     def reasons(self, values: Mapping[str, Any], k: int) -> list[str]:
         """The ``k`` features raising this account's risk most, in words."""
-        contributions = np.asarray(
-            self.booster.predict(
-                self.row(values), num_iteration=self.iteration, pred_contrib=True, num_threads=1
-            ),
-            dtype=float,
-        )[0, :-1]
+        contributions = self.contributions(values)
         # As top_reasons orders them: the largest positive contribution first,
         # equal ones by feature name.
         positive = np.flatnonzero(contributions > 0)
@@ -111,7 +161,7 @@ class FastChurnModel:
         key = (name, value)
         text = self._phrases.get(key)
         if text is None:
-            categorical = name in self.levels
+            categorical = name in self.text
             column = np.array([value], dtype=object if categorical or value is None else np.float64)
             if value is None and not categorical:
                 column = np.array([np.nan])
@@ -132,6 +182,6 @@ class FastChurnModel:
 
 def fast_model(model: TrainedModel) -> FastChurnModel | None:
     """The one-row path of ``model``, or None when its kind has none."""
-    if not isinstance(model.estimator, LightGBMChurn) or model.task != "binary":
+    if not isinstance(model.estimator, LightGBMChurn | BlendChurn) or model.task != "binary":
         return None
     return FastChurnModel(model)

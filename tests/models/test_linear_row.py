@@ -1,0 +1,84 @@
+"""One row's linear contributions from plain values equal the estimator's own, for any values."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from churnwatch.models import LinearTarget, LogisticChurn
+from churnwatch.models._linear_row import LinearRow
+
+
+def _training(n: int = 800) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(
+        {
+            "tenure": rng.gamma(2.0, 100.0, n),
+            "events": rng.poisson(3.0, n).astype(float),
+            "flag": rng.integers(0, 2, n).astype(float),
+            "plan": rng.choice(["basic", "pro", "enterprise", "rare"], n, p=[0.5, 0.3, 0.19, 0.01]),
+            "spend": rng.normal(50.0, 20.0, n),
+        }
+    )
+    frame.loc[rng.random(n) < 0.1, "spend"] = np.nan
+    frame.loc[rng.random(n) < 0.05, "plan"] = None
+    logit = (frame["events"] - 3) - frame["tenure"] / 200 + (frame["plan"] == "pro")
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame, y.to_numpy()
+
+
+_FRAME, _Y = _training()
+_MODELS = {
+    "spline logistic": LogisticChurn(spline_knots=6, min_frequency=20).fit(_FRAME, _Y),
+    "plain logistic": LogisticChurn().fit(_FRAME, _Y),
+    "ridge": LinearTarget().fit(_FRAME, _FRAME["events"].to_numpy()),
+}
+
+_numbers = st.one_of(
+    st.none(),
+    st.just(math.nan),
+    st.floats(-1e5, 1e5, allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, 1.0, 3.0, 250.0]),
+)
+_plans = st.one_of(st.none(), st.sampled_from(["basic", "pro", "enterprise", "rare", "unseen"]))
+
+
+@pytest.mark.parametrize("kind", sorted(_MODELS))
+@settings(max_examples=80, deadline=None)
+@given(tenure=_numbers, events=_numbers, flag=_numbers, spend=_numbers, plan=_plans)
+def test_one_row_contributions_equal_the_estimators(
+    kind: str,
+    tenure: Any,
+    events: Any,
+    flag: Any,
+    spend: Any,
+    plan: Any,
+) -> None:
+    model = _MODELS[kind]
+    values = {"tenure": tenure, "events": events, "flag": flag, "plan": plan, "spend": spend}
+    frame = pd.DataFrame([values]).astype({"plan": object})
+    for name in ("tenure", "events", "flag", "spend"):
+        frame[name] = pd.to_numeric(frame[name]).astype(float)
+    expected, base = model.contributions(frame)
+    row = LinearRow(model)
+    found = row.contributions(values)
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(found, expected[0], rtol=0, atol=1e-9 * scale)
+    assert row.base == pytest.approx(float(base[0]), abs=1e-12)
+    margin = model.decision_function(frame) if kind != "ridge" else model.predict(frame)
+    assert row.margin(values) == pytest.approx(float(margin[0]), abs=1e-8 * scale)
+
+
+def test_the_spline_term_is_a_curve_not_a_line() -> None:
+    # Guards the test above: with splines, a feature's contribution bends, so
+    # an affine shortcut would be caught by the comparison.
+    row = LinearRow(_MODELS["spline logistic"])
+    points = [row.contributions({"tenure": t})[0] for t in (0.0, 100.0, 200.0, 400.0)]
+    slopes = np.diff(points) / np.diff([0.0, 100.0, 200.0, 400.0])
+    assert np.ptp(slopes) > 1e-6

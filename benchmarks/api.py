@@ -4,9 +4,12 @@
     python benchmarks/api.py --accounts 100000 --duration 10
 
 1. A churn model (30 days) is trained on a small simulated business
-   (--train-accounts, monthly cutoffs, default features, no search) and
-   promoted in the project's registry. Its features and scores of that
-   business's accounts at the last cutoff are the seed rows.
+   (--train-accounts, monthly cutoffs, default features, no search: the
+   trees alone) and promoted in the project's registry; or, with --model
+   REGISTRY, the promoted model of another registry is copied in (say the
+   blend that benchmarks/scoring.py trains with the default search). Its
+   features and scores of the small business's accounts at the last cutoff
+   are the seed rows.
 2. A read model of --accounts accounts is written with
    ``churnwatch.views.write_generation``: each account's features are a
    copy of a random seed row, and its risk, tier, reasons and revenue at
@@ -59,8 +62,10 @@ import pyarrow as pa
 TARGET = "churn_30d"
 
 
-def train(project: Path, work: Path, accounts: int) -> tuple[pa.Table, pa.Table]:
-    """Train and promote a model in ``project``; return the seed features and scores."""
+def train(
+    project: Path, work: Path, accounts: int, model: Path | None = None
+) -> tuple[pa.Table, pa.Table]:
+    """Train (or copy) and promote a model in ``project``; return the seed features and scores."""
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     from churnwatch.config import Settings
@@ -86,7 +91,10 @@ def train(project: Path, work: Path, accounts: int) -> tuple[pa.Table, pa.Table]
             )
             schedule = training_schedule(warehouse, churn, every_days=30, observation_end=end)
             frame = training_frame(warehouse, [churn], schedule, observation_end=end)
-            register_model(frame, TARGET, registry, search_iterations=0, promote=True)
+            if model is None:
+                register_model(frame, TARGET, registry, search_iterations=0, promote=True)
+            else:
+                shutil.copytree(model, project / "models", dirs_exist_ok=True)
             cutoff = data_end(warehouse)
             run = score_accounts(warehouse, registry, as_of=cutoff, write=False)
             found = registry.load(TARGET)
@@ -164,11 +172,12 @@ def synthesize(project: Path, seed_features: pa.Table, seed_scores: pa.Table, n:
     )
 
 
-def prepare(work: Path, accounts: int, train_accounts: int) -> Path:
+def prepare(work: Path, accounts: int, train_accounts: int, model: Path | None = None) -> Path:
     """The benchmark project (reused when its read model has ``accounts`` accounts)."""
+    from churnwatch.models import ModelRegistry
     from churnwatch.views import ViewsNotFoundError, current_generation
 
-    project = work / f"project_{accounts}"
+    project = work / (f"project_{accounts}" if model is None else f"project_{accounts}_copied")
     try:
         if current_generation(project / "views").meta.get("accounts") == accounts:
             return project
@@ -178,8 +187,11 @@ def prepare(work: Path, accounts: int, train_accounts: int) -> Path:
     project.mkdir(parents=True)
     (project / "churnwatch.toml").write_text('[project]\nname = "api-benchmark"\n')
     began = time.perf_counter()
-    features, scores = train(project, work / "train", train_accounts)
+    features, scores = train(project, work / "train", train_accounts, model)
     print(f"trained {TARGET} on {train_accounts:,} accounts: {time.perf_counter() - began:.1f} s")
+    estimator = ModelRegistry(project / "models").load(TARGET).model.estimator
+    weight = getattr(estimator, "tree_weight", 1.0)
+    print(f"model: {type(estimator).__name__}" + (f", trees weigh {weight}" if weight < 1 else ""))
     began = time.perf_counter()
     synthesize(project, features, scores, accounts)
     print(f"read model of {accounts:,} accounts written: {time.perf_counter() - began:.1f} s")
@@ -499,10 +511,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="Events per POST /events.")
     parser.add_argument("--duration", type=float, default=15.0, help="Seconds per phase.")
     parser.add_argument("--work-dir", type=Path, default=None, help="Kept between runs.")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="A model registry whose promoted churn_30d model is served (default: train "
+        "the trees alone).",
+    )
     args = parser.parse_args()
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="churnwatch-api-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    project = prepare(work, args.accounts, args.train_accounts)
+    project = prepare(work, args.accounts, args.train_accounts, args.model)
 
     from churnwatch.api import create_api_key
     from churnwatch.store import open_store

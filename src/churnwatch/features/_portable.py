@@ -8,7 +8,9 @@ same thing on every engine, and those are built here per dialect:
   ``TIME_TO_UNIX`` on MySQL, which does not exist; MySQL gets
   ``TIMESTAMPDIFF(MICROSECOND, ...)``, exact and free of the 2038 limit of
   ``UNIX_TIMESTAMP``, and Spark ``UNIX_MICROS``, whose ``UNIX_TIMESTAMP``
-  drops fractions of a second.
+  drops fractions of a second. DuckDB gets ``EPOCH_US``: integer
+  microseconds, about twice as fast as ``EPOCH`` (a double) on timestamps
+  with a zone, which matters in expressions evaluated once per event.
 - *Division.* MySQL divides integers into a DECIMAL with four digits
   (``1 / 3 = 0.3333``) and Postgres truncates them, so ratios cast their
   numerator to DOUBLE first.
@@ -76,11 +78,13 @@ def seconds_between(later: exp.Expr, earlier: exp.Expr, dialect: str) -> exp.Exp
             this=later, expression=earlier, unit=exp.var("MICROSECOND")
         )
         return exp.Div(this=micros, expression=exp.Literal.number("1000000.0E0"))
-    if dialect in ("spark", "spark2", "databricks"):
-        # UNIX_TIMESTAMP would drop the fraction of a second.
+    spark = dialect in ("spark", "spark2", "databricks")
+    if spark or dialect == "duckdb":
+        # Spark's UNIX_TIMESTAMP would drop the fraction of a second.
+        function = "UNIX_MICROS" if spark else "EPOCH_US"
         micros = exp.Sub(
-            this=exp.Anonymous(this="UNIX_MICROS", expressions=[later]),
-            expression=exp.Anonymous(this="UNIX_MICROS", expressions=[earlier]),
+            this=exp.Anonymous(this=function, expressions=[later]),
+            expression=exp.Anonymous(this=function, expressions=[earlier]),
         )
         return exp.Div(this=exp.paren(micros), expression=exp.Literal.number("1000000.0E0"))
     return exp.Sub(

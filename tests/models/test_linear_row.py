@@ -1,4 +1,9 @@
-"""One row's linear contributions from plain values equal the estimator's own, for any values."""
+"""Folded linear terms equal the design matrix's arithmetic, for any values.
+
+The reference is scikit-learn's: the fitted ColumnTransformer's design,
+``coef · (z - mean z)`` summed over each feature's columns, and the fitted
+regression's own ``decision_function`` / ``predict`` for the margin.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from churnwatch.models import LinearTarget, LogisticChurn
-from churnwatch.models._linear_row import LinearRow
 
 
 def _training(n: int = 800) -> tuple[pd.DataFrame, np.ndarray]:
@@ -65,20 +69,54 @@ def test_one_row_contributions_equal_the_estimators(
     frame = pd.DataFrame([values]).astype({"plan": object})
     for name in ("tenure", "events", "flag", "spend"):
         frame[name] = pd.to_numeric(frame[name]).astype(float)
-    expected, base = model.contributions(frame)
-    row = LinearRow(model)
-    found = row.contributions(values)
+    expected, base, margin = _reference(model, frame)
+    terms = model.folded_terms()
     scale = max(1.0, float(np.abs(expected).max()))
-    np.testing.assert_allclose(found, expected[0], rtol=0, atol=1e-9 * scale)
-    assert row.base == pytest.approx(float(base[0]), abs=1e-12)
-    margin = model.decision_function(frame) if kind != "ridge" else model.predict(frame)
-    assert row.margin(values) == pytest.approx(float(margin[0]), abs=1e-8 * scale)
+    # One row from plain values (the API's path) and from a frame (scoring's).
+    np.testing.assert_allclose(terms.row(values), expected[0], rtol=0, atol=1e-9 * scale)
+    found, found_base = model.contributions(frame)
+    np.testing.assert_allclose(found, expected, rtol=0, atol=1e-9 * scale)
+    assert terms.base == pytest.approx(base, abs=1e-12)
+    assert found_base[0] == pytest.approx(base, abs=1e-12)
+    assert terms.row_margin(values) == pytest.approx(float(margin[0]), abs=1e-8 * scale)
+
+
+def _reference(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, float, np.ndarray]:
+    """Contributions, base and margin from the design matrix and the fitted regression."""
+    design = np.asarray(model.preprocessor_.transform(model._design_frame(frame)), dtype=float)
+    coef, intercept = model._linear_terms()
+    weighted = (design - model.design_mean_) * coef
+    values = np.column_stack([weighted[:, block].sum(axis=1) for block in model._blocks()])
+    base = intercept + float(model.design_mean_ @ coef)
+    regression = model.model_
+    margin = (
+        regression.decision_function(design)
+        if hasattr(regression, "decision_function")
+        else regression.predict(design)
+    )
+    return values, base, np.asarray(margin, dtype=float)
+
+
+@pytest.mark.parametrize("kind", sorted(_MODELS))
+def test_many_rows_equal_the_design_matrix(kind: str) -> None:
+    model = _MODELS[kind]
+    rng = np.random.default_rng(3)
+    rows, _ = _training(3000)
+    # Beyond the training range, below it, and missing.
+    rows["tenure"] *= rng.choice([1.0, 3.0, -1.0, 50.0], 3000)
+    rows.loc[rng.random(3000) < 0.05, "events"] = np.nan
+    expected, base, margin = _reference(model, rows)
+    found, found_base = model.contributions(rows)
+    np.testing.assert_allclose(found, expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(found_base, base, atol=1e-12)
+    predicted = model.decision_function(rows) if kind != "ridge" else model.predict(rows)
+    np.testing.assert_allclose(predicted, margin, rtol=0, atol=1e-8)
 
 
 def test_the_spline_term_is_a_curve_not_a_line() -> None:
     # Guards the test above: with splines, a feature's contribution bends, so
     # an affine shortcut would be caught by the comparison.
-    row = LinearRow(_MODELS["spline logistic"])
-    points = [row.contributions({"tenure": t})[0] for t in (0.0, 100.0, 200.0, 400.0)]
+    row = _MODELS["spline logistic"].folded_terms()
+    points = [row.row({"tenure": t})[0] for t in (0.0, 100.0, 200.0, 400.0)]
     slopes = np.diff(points) / np.diff([0.0, 100.0, 200.0, 400.0])
     assert np.ptp(slopes) > 1e-6

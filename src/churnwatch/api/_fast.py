@@ -17,7 +17,7 @@ same arithmetic on one NumPy row:
 
 A blend of the trees with a logistic regression (what the default
 pipeline trains when it ranks better) adds the regression's part from
-:class:`~churnwatch.models._linear_row.LinearRow`: each feature's linear
+:class:`~churnwatch.models._linear_row.LinearTerms`: each feature's linear
 SHAP value as a function of its value alone, folded from the fitted steps
 when the model loads. The blend's margin and contributions are the two
 parts' weighted sums, as in :class:`~churnwatch.models.BlendChurn`.
@@ -38,7 +38,7 @@ import pandas as pd
 
 from churnwatch.explain import top_reasons
 from churnwatch.models import BlendChurn, LightGBMChurn, TrainedModel
-from churnwatch.models._linear_row import LinearRow
+from churnwatch.models._linear_row import LinearTerms
 
 __all__ = ["FastChurnModel", "fast_model"]
 
@@ -63,11 +63,11 @@ class FastChurnModel:
         trees: LightGBMChurn | None = estimator
         #: Weights of the trees and of the regression in the margin.
         self.tree_weight, self.linear_weight = 1.0, 0.0
-        self.linear: LinearRow | None = None
+        self.linear: LinearTerms | None = None
         if isinstance(estimator, BlendChurn):
             trees = estimator.trees_
             if estimator.linear_ is not None:
-                self.linear = LinearRow(estimator.linear_)
+                self.linear = estimator.linear_.folded_terms()
                 assert self.linear.names == self.names
             self.tree_weight = float(estimator.tree_weight) if trees is not None else 0.0
             self.linear_weight = 1.0 - self.tree_weight
@@ -118,7 +118,7 @@ class FastChurnModel:
             )
             margin += self.tree_weight * float(trees[0])
         if self.linear is not None:
-            margin += self.linear_weight * self.linear.margin(values)
+            margin += self.linear_weight * self.linear.row_margin(values)
         # As expit: no overflow for a margin far below zero.
         if margin >= 0:
             p = 1.0 / (1.0 + math.exp(-margin))
@@ -138,7 +138,7 @@ class FastChurnModel:
             )[0, :-1]
             contributions += self.tree_weight * trees
         if self.linear is not None:
-            contributions += self.linear_weight * self.linear.contributions(values)
+            contributions += self.linear_weight * self.linear.row(values)
         return contributions
 
     def reasons(self, values: Mapping[str, Any], k: int) -> list[str]:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import RegressorMixin
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.utils.validation import check_is_fitted
 
 from churnwatch.models._estimator_base import (
     Floats,
@@ -20,15 +21,35 @@ from churnwatch.models._estimator_base import (
     _DesignEstimator,
     _regression_target,
 )
+from churnwatch.models._linear_row import LinearTerms
 
 
 class _LinearExplained(_DesignEstimator):
-    """Exact linear SHAP: ``coef * (z - mean z)``, summed per original feature."""
+    """Exact linear SHAP: ``coef * (z - mean z)``, summed per original feature.
+
+    Margins and contributions are computed from each feature's folded term
+    (:class:`~churnwatch.models._linear_row.LinearTerms`), not from the
+    design matrix: the same numbers to rounding, an order of magnitude
+    faster on a million rows and on one.
+    """
 
     design_mean_: Floats
 
     def _linear_terms(self) -> tuple[Floats, float]:
         raise NotImplementedError  # pragma: no cover
+
+    def _fit_design(self, X: pd.DataFrame) -> Floats:
+        self.__dict__.pop("_folded", None)  # the terms of an earlier fit
+        return super()._fit_design(X)
+
+    def folded_terms(self) -> LinearTerms:
+        """Each feature's contribution as a function of its value, built once per fit."""
+        terms: LinearTerms | None = self.__dict__.get("_folded")
+        if terms is None:
+            check_is_fitted(self, "design_mean_")
+            terms = LinearTerms(self)
+            self._folded = terms
+        return terms
 
     def contributions(self, X: pd.DataFrame) -> tuple[Floats, Floats]:
         """Exact linear SHAP values per original feature, and the base value.
@@ -38,12 +59,15 @@ class _LinearExplained(_DesignEstimator):
         taken over the training rows. ``base + contributions.sum(axis=1)``
         equals the model's margin exactly (log-odds or prediction).
         """
-        design = self._design(X)
-        coef, intercept = self._linear_terms()
-        weighted = (design - self.design_mean_) * coef
-        values = np.column_stack([weighted[:, block].sum(axis=1) for block in self._blocks()])
-        base = np.full(len(design), intercept + float(self.design_mean_ @ coef))
-        return values, base
+        frame = self._design_frame(self._columns(X))  # checks fitted first
+        terms = self.folded_terms()
+        values = terms.frame(frame)
+        return values, np.full(len(values), terms.base)
+
+    def _linear_margin(self, X: pd.DataFrame) -> Floats:
+        values, base = self.contributions(X)
+        margin: Floats = base + values.sum(axis=1)
+        return margin
 
 
 class LogisticChurn(_ClassifierOutputs, _LinearExplained):
@@ -121,8 +145,7 @@ class LogisticChurn(_ClassifierOutputs, _LinearExplained):
         return np.asarray(self.model_.coef_[0], dtype=np.float64), float(self.model_.intercept_[0])
 
     def _margin(self, X: pd.DataFrame) -> Floats:
-        design = self._design(X)  # checks fitted first
-        return np.asarray(self.model_.decision_function(design), dtype=np.float64)
+        return self._linear_margin(X)
 
 
 class LinearTarget(RegressorMixin, _LinearExplained):  # type: ignore[misc]
@@ -163,5 +186,4 @@ class LinearTarget(RegressorMixin, _LinearExplained):  # type: ignore[misc]
 
     def predict(self, X: pd.DataFrame) -> Floats:
         """Predicted target of each row, shape (n_rows,)."""
-        design = self._design(X)  # checks fitted first
-        return np.asarray(self.model_.predict(design), dtype=np.float64)
+        return self._linear_margin(X)

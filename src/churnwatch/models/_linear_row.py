@@ -1,30 +1,33 @@
-"""A fitted linear model's per-feature contributions for one account, from plain values.
+"""A fitted linear model's per-feature contributions, folded from its encoding steps.
 
-:meth:`LogisticChurn.contributions` encodes a frame through a hundred small
-scikit-learn steps (one pipeline per feature and per spline), which for one
-row costs milliseconds of input checks around microseconds of arithmetic.
-A feature's linear SHAP value depends on that feature's value alone, so
-:class:`LinearRow` folds each feature's steps into a function of one scalar
-when the model is loaded:
+The design of a linear model is one small scikit-learn pipeline per feature
+and per spline: encoding a million rows builds a matrix of hundreds of
+columns and multiplies it by the coefficients, and encoding one row costs
+milliseconds of input checks around microseconds of arithmetic. But a
+feature's linear SHAP value, ``coef · (z - mean z)`` over its design
+columns, depends on that feature's value alone, so :class:`LinearTerms`
+folds each feature's steps into a function of one value when first needed:
 
 - a number: a constant when missing; otherwise ``a * x + b`` (the
   standardised column, and its missing-value indicator at 0) plus the
-  weighted spline basis, which is itself one cubic spline, continued
+  weighted spline basis, which is itself one piecewise cubic, continued
   linearly beyond the outer knots as the basis is;
 - text: a table from each level to its contribution, and one value for
   levels the model never saw (which encode as zeros).
 
-The constants are read off the estimator's own transform of a few probe
-rows, so they cannot drift from it; a test checks the contributions against
-:meth:`contributions` on random values, missing and out-of-range ones too.
+Each is evaluated on one value (pure Python, for the API's one-account
+path) or on a column (NumPy, for scoring a million accounts). The constants
+are read off the estimator's own transform of a few probe values, so they
+cannot drift from it; tests check both paths against the design matrix on
+random values, missing and out-of-range ones too.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,13 +36,15 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import SplineTransformer
 
 from churnwatch.models._estimator_base import _MISSING_LEVEL, Floats
-from churnwatch.models._linear import _LinearExplained
 
-__all__ = ["LinearRow"]
+if TYPE_CHECKING:
+    from churnwatch.models._linear import _LinearExplained
+
+__all__ = ["LinearTerms"]
 
 
-class LinearRow:
-    """Contributions and margin of a fitted linear estimator for one row of values.
+class LinearTerms:
+    """Each feature's contribution to a fitted linear estimator's margin.
 
     Parameters
     ----------
@@ -60,58 +65,66 @@ class LinearRow:
         self.names: list[str] = [str(name) for name in estimator.feature_names_in_]
         self.base = float(intercept + mean @ coef)
         found = estimator.preprocessor_.output_indices_
-        weighted = _Weights(coef, mean)
-        self._terms: list[Callable[[Any], float]] = []
+        self._terms: list[_TextTerm | _NumberTerm] = []
         for i, categorical in enumerate(estimator.categorical_):
-            linear = found[f"f{i}"]
+            linear = (coef[found[f"f{i}"]], mean[found[f"f{i}"]])
             if categorical:
-                self._terms.append(_text_term(estimator, i, weighted.on(linear)))
+                self._terms.append(_TextTerm(estimator, i, linear))
                 continue
             spline = found.get(f"s{i}")
-            self._terms.append(
-                _number_term(
-                    estimator,
-                    i,
-                    weighted.on(linear),
-                    None if spline is None else weighted.on(spline),
-                )
-            )
+            curve = None
+            if spline is not None:
+                curve = _Curve(estimator, i, (coef[spline], mean[spline]))
+            self._terms.append(_NumberTerm(estimator, i, linear, curve))
 
-    def contributions(self, values: Mapping[str, Any]) -> Floats:
-        """Each feature's contribution (log-odds or target units) for one row.
+    def row(self, values: Mapping[str, Any]) -> Floats:
+        """Each feature's contribution for one row, from a mapping of its values.
 
-        ``values`` maps feature names to a number (NaN or None for missing)
-        or text; ``base + contributions.sum()`` is the model's margin.
+        A number may be NaN or None when missing; ``base + row(values).sum()``
+        is the model's margin (log-odds or prediction).
         """
         return np.array(
-            [term(values.get(name)) for name, term in zip(self.names, self._terms, strict=True)],
+            [
+                term.one(values.get(name))
+                for name, term in zip(self.names, self._terms, strict=True)
+            ],
             dtype=np.float64,
         )
 
-    def margin(self, values: Mapping[str, Any]) -> float:
+    def row_margin(self, values: Mapping[str, Any]) -> float:
         """The model's margin (log-odds or prediction) for one row."""
-        return self.base + float(self.contributions(values).sum())
+        return self.base + math.fsum(
+            term.one(values.get(name)) for name, term in zip(self.names, self._terms, strict=True)
+        )
 
+    def frame(self, design_frame: pd.DataFrame) -> Floats:
+        """Contributions of every row of an encoded frame, shape (n_rows, n_features).
 
-class _Weights:
-    """Coefficients and training means of the design, sliced by a block's columns."""
-
-    def __init__(self, coef: Floats, mean: Floats) -> None:
-        self.coef = coef
-        self.mean = mean
-
-    def on(self, columns: slice) -> tuple[Floats, Floats]:
-        return self.coef[columns], self.mean[columns]
+        ``design_frame`` is the estimator's ``_design_frame`` of the rows:
+        column ``f{i}`` holds feature ``i`` as floats (NaN when missing) or as
+        text (missing as its own level).
+        """
+        out = np.empty((len(design_frame), len(self._terms)), dtype=np.float64, order="F")
+        for i, term in enumerate(self._terms):
+            out[:, i] = term.many(design_frame[f"f{i}"].to_numpy())
+        return out
 
 
 def _probe(estimator: _LinearExplained, i: int, values: list[Any], block: str) -> Floats:
-    """The design columns of transformer ``block`` for feature ``i`` at each of ``values``."""
+    """Design columns of transformer ``block`` (of feature ``i``) at each of ``values``."""
     name = estimator.feature_names_in_[i]
-    frame = estimator._design_frame(
-        pd.DataFrame({name: values})
-        .reindex(columns=estimator.feature_names_in_)
-        .astype({name: object if estimator.categorical_[i] else np.float64})
+    raw = pd.DataFrame(
+        {
+            column: pd.Series(
+                values if column == name else [None] * len(values),
+                dtype=object if categorical else np.float64,
+            )
+            for column, categorical in zip(
+                estimator.feature_names_in_, estimator.categorical_, strict=True
+            )
+        }
     )
+    frame = estimator._design_frame(raw)
     transformer = estimator.preprocessor_.named_transformers_[block]
     return np.asarray(transformer.transform(frame[[f"f{i}"]]), dtype=np.float64)
 
@@ -121,52 +134,58 @@ def _contribution(design: Floats, weights: tuple[Floats, Floats]) -> Floats:
     return np.asarray((design - mean) @ coef, dtype=np.float64)
 
 
-def _text_term(
-    estimator: _LinearExplained, i: int, weights: tuple[Floats, Floats]
-) -> Callable[[Any], float]:
-    encoder = estimator.preprocessor_.named_transformers_[f"f{i}"]
-    levels = [str(level) for level in encoder.categories_[0]]
-    # A level no one could have written: it encodes as an unseen one.
-    unseen = "\x00unseen"
-    table: dict[str, float] = dict(
-        zip(
-            [*levels, unseen],
-            _contribution(_probe(estimator, i, [*levels, unseen], f"f{i}"), weights).tolist(),
-            strict=True,
-        )
-    )
-    other = table.pop(unseen)
+class _TextTerm:
+    """A text feature: a contribution per level; unseen levels share one."""
 
-    def term(value: Any) -> float:
+    def __init__(self, estimator: _LinearExplained, i: int, weights: tuple[Floats, Floats]) -> None:
+        encoder = estimator.preprocessor_.named_transformers_[f"f{i}"]
+        levels = [str(level) for level in encoder.categories_[0]]
+        unseen = "\x00unseen"  # a level no one could have written
+        probed = _contribution(_probe(estimator, i, [*levels, unseen], f"f{i}"), weights)
+        self.table: dict[str, float] = dict(zip(levels, probed[:-1].tolist(), strict=True))
+        self.other = float(probed[-1])
+
+    def one(self, value: Any) -> float:
         missing = value is None or (isinstance(value, float) and math.isnan(value))
-        return table.get(_MISSING_LEVEL if missing else str(value), other)
+        return self.table.get(_MISSING_LEVEL if missing else str(value), self.other)
 
-    return term
+    def many(self, levels: np.ndarray) -> Floats:
+        # The design frame already wrote missing text as its level.
+        found = pd.Series(levels, dtype=object).map(self.table)
+        values: Floats = np.asarray(found.fillna(self.other), dtype=np.float64)
+        return values
 
 
-def _number_term(
-    estimator: _LinearExplained,
-    i: int,
-    linear: tuple[Floats, Floats],
-    spline: tuple[Floats, Floats] | None,
-) -> Callable[[Any], float]:
-    # The standardised column is affine in x when x is present: two probes fix it.
-    probed = _contribution(_probe(estimator, i, [0.0, 1.0, math.nan], f"f{i}"), linear)
-    at_zero, at_one, at_missing = (float(v) for v in probed)
-    slope, intercept = at_one - at_zero, at_zero
-    curve: _Curve | None = None
-    if spline is not None:
-        curve = _Curve(estimator, i, spline)
-        at_missing += curve.missing
+class _NumberTerm:
+    """A number: affine when present (plus its spline curve), a constant when missing."""
 
-    def term(value: Any) -> float:
+    def __init__(
+        self,
+        estimator: _LinearExplained,
+        i: int,
+        weights: tuple[Floats, Floats],
+        curve: _Curve | None,
+    ) -> None:
+        # The standardised column is affine in x when x is present: two probes fix it.
+        probed = _contribution(_probe(estimator, i, [0.0, 1.0, math.nan], f"f{i}"), weights)
+        at_zero, at_one, at_missing = (float(v) for v in probed)
+        self.slope, self.intercept = at_one - at_zero, at_zero
+        self.curve = curve
+        self.missing = at_missing if curve is None else at_missing + curve.missing
+
+    def one(self, value: Any) -> float:
         x = math.nan if value is None else float(value)
         if math.isnan(x):
-            return at_missing
-        found = slope * x + intercept
-        return found if curve is None else found + curve(x)
+            return self.missing
+        found = self.slope * x + self.intercept
+        return found if self.curve is None else found + self.curve.one(x)
 
-    return term
+    def many(self, x: np.ndarray) -> Floats:
+        x = np.asarray(x, dtype=np.float64)
+        found = self.slope * x + self.intercept
+        if self.curve is not None:
+            found += self.curve.many(x)
+        return np.where(np.isnan(x), self.missing, found)
 
 
 class _Curve:
@@ -192,24 +211,34 @@ class _Curve:
         self.low_slope = float(combined(self.low, nu=1))
         self.high_slope = float(combined(self.high, nu=1))
         pieces = PPoly.from_spline(combined)
-        keep = (
-            (pieces.x[:-1] >= self.low)
-            & (pieces.x[1:] <= self.high)
-            & (pieces.x[1:] > pieces.x[:-1])
-        )
-        self.starts = pieces.x[:-1][keep].tolist()
-        self.cubics = [list(c) for c in pieces.c[:, keep].T.tolist()]
+        starts, ends = pieces.x[:-1], pieces.x[1:]
+        keep = (starts >= self.low) & (ends <= self.high) & (ends > starts)
+        self.starts = np.ascontiguousarray(starts[keep])
+        #: Cubic coefficients of each piece, highest power first, shape (pieces, 4).
+        self.cubics = np.ascontiguousarray(pieces.c[:, keep].T)
+        self._starts = self.starts.tolist()
+        self._cubics = self.cubics.tolist()
         # Missing values are imputed (with the median) before the spline.
         self.missing = float(_contribution(_probe(estimator, i, [math.nan], f"s{i}"), weights)[0])
 
-    def __call__(self, x: float) -> float:
+    def one(self, x: float) -> float:
         if x < self.low:
             return self.low_value + (x - self.low) * self.low_slope
         if x > self.high:
             return self.high_value + (x - self.high) * self.high_slope
-        piece = max(0, min(bisect_right(self.starts, x) - 1, len(self.starts) - 1))
-        dx = x - self.starts[piece]
+        piece = max(0, min(bisect_right(self._starts, x) - 1, len(self._starts) - 1))
+        dx = x - self._starts[piece]
         value = 0.0
-        for c in self.cubics[piece]:  # Horner, highest power first
+        for c in self._cubics[piece]:  # Horner
             value = value * dx + c
         return value + self.shift
+
+    def many(self, x: Floats) -> Floats:
+        piece = np.clip(np.searchsorted(self.starts, x, side="right") - 1, 0, len(self.starts) - 1)
+        dx = x - self.starts[piece]
+        value = np.zeros(len(x), dtype=np.float64)
+        for power in range(self.cubics.shape[1]):  # Horner
+            value = value * dx + self.cubics[piece, power]
+        value += self.shift
+        value = np.where(x < self.low, self.low_value + (x - self.low) * self.low_slope, value)
+        return np.where(x > self.high, self.high_value + (x - self.high) * self.high_slope, value)

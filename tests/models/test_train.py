@@ -42,6 +42,7 @@ from churnwatch.models import (
     training_frame,
     training_schedule,
 )
+from churnwatch.models._calibration import _isotonic_step
 from churnwatch.models._train import horizon_of, infer_task
 from churnwatch.simulate import simulate
 from churnwatch.warehouse import Warehouse, connect
@@ -150,6 +151,23 @@ def test_calibration_keeps_the_ranking_on_its_own_data(seed: int, n: int, method
     # Never reorders: a higher raw score never gets a lower probability.
     order = np.argsort(scores, kind="stable")
     assert np.all(np.diff(calibrated[order]) >= 0.0)
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(2, 200),
+    new=st.lists(st.floats(-0.5, 1.5, allow_nan=False), min_size=1, max_size=20),
+)
+def test_isotonic_step_is_scikit_learns_prediction(seed: int, n: int, new: list[float]) -> None:
+    """The interpolation the calibrator does itself equals IsotonicRegression.predict."""
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.random(n), 2)  # ties included
+    outcomes = (rng.random(n) < scores).astype(float)
+    calibrator = ScoreCalibrator("isotonic").fit(scores, outcomes)
+    points = np.array([*new, *scores])
+    np.testing.assert_allclose(
+        _isotonic_step(calibrator.map_, points), calibrator.map_.predict(points), atol=1e-12
+    )
 
 
 def test_isotonic_calibration_keeps_the_ranking_of_new_scores() -> None:

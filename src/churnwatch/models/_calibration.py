@@ -74,7 +74,7 @@ class ScoreCalibrator:
         if self.method == "sigmoid":
             probability: np.ndarray = self.map_.predict_proba(_logit(scores)[:, None])[:, 1]
             return probability
-        step = self.map_.predict(scores)
+        step = _isotonic_step(self.map_, scores)
         # The raw score itself, weighted by 1e-6, breaks the step's ties
         # (flat ranges and scores beyond the fitted range included): no
         # rounding of a probability shows it, and it stays inside (0, 1).
@@ -82,6 +82,19 @@ class ScoreCalibrator:
             0.5 + np.clip(scores, 0.0, 1.0)
         )
         return calibrated
+
+
+def _isotonic_step(fitted: IsotonicRegression, scores: np.ndarray) -> np.ndarray:
+    """``fitted.predict(scores)``: interpolation between its thresholds, clipped to its range.
+
+    The same arithmetic without scikit-learn's input checks, which cost ten
+    times the interpolation when the API scores one account.
+    """
+    x, y = fitted.X_thresholds_, fitted.y_thresholds_
+    if len(y) == 1:
+        return np.full(scores.shape, float(y[0]))
+    step: np.ndarray = np.interp(np.clip(scores, fitted.X_min_, fitted.X_max_), x, y)
+    return step
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -69,10 +69,13 @@ def test_cutoffs_together_equal_cutoffs_alone(
     rows = {**golden.rows, "events": [*golden.rows["events"], *events]}
     together = _frame(golden, rows, pairs)
     assert [(r["account_id"], r["cutoff"]) for r in together] == pairs
-    # In batches of whole accounts (here about two pairs each), nothing changes.
-    batched = _frame(golden, rows, pairs, batch_rows=2)
-    for row, other in zip(together, batched, strict=True):
-        assert all(_same(v, other[n]) for n, v in row.items())
+    # In batches of whole accounts (here about two pairs each), nothing changes;
+    # nor when the all-time query of a schedule runs in such batches too.
+    for whole in (8, 1):
+        with mock.patch.object(_compute, "_WHOLE_BATCH", whole):
+            batched = _frame(golden, rows, pairs, batch_rows=2)
+        for row, other in zip(together, batched, strict=True):
+            assert all(_same(v, other[n]) for n, v in row.items())
     # Nor when the cutoffs are not taken for a shared schedule (intervals by time range).
     with mock.patch.object(_compute, "GRID_INSTANTS", 0):
         ranged = _frame(golden, rows, pairs)

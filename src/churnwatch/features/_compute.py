@@ -100,7 +100,7 @@ def compute_features(
     specs: Sequence[FeatureSpec] | None = None,
     *,
     on_progress: Callable[[int, int], None] | None = None,
-    batch_rows: int = 8_000_000,
+    batch_rows: int = 2_000_000,
 ) -> pa.Table:
     """Compute point-in-time features of each account at each of its cutoffs.
 
@@ -118,8 +118,13 @@ def compute_features(
     batch_rows : int
         More distinct (account, cutoff) pairs than this are computed in
         batches of whole accounts (every cutoff of an account in one batch),
-        so that the warehouse's working set stays bounded. Each batch reads
-        the tables again, so larger batches are faster while memory allows.
+        so that the warehouse's working set stays bounded: a query joining
+        each cutoff to the rows before it keeps an aggregate per pair and
+        per feature, and past a few million pairs those spill to disk. The
+        all-time event features of a shared schedule aggregate per account
+        and interval instead, whatever the pairs, so they run over all the
+        pairs at once (in batches of ``8 * batch_rows``): a batch would read
+        every event again.
 
     Returns
     -------
@@ -203,22 +208,41 @@ def compute_features(
         columns.append((window_start_column(days), "timestamp"))
     parts: list[pa.Table] = []
     if queries and distinct.num_rows:
-        batches = _account_batches(distinct, batch_rows)
+        # The grid's all-time query, compiled against a table of all the pairs.
+        whole_name = f"{name}_all"
+        whole = {}
+        if grid is not None and "events_history" in queries:
+            whole = {
+                "events_history": compile_features(
+                    [s for s in specs if s.source == "events"],
+                    warehouse.dialect,
+                    cutoffs_table=whole_name,
+                    window_bounds=bounds,
+                    running=running,
+                    cutoff_range=cutoff_range,
+                    cutoff_grid=grid,
+                )["events_history"]
+            }
+        batched = {key: query for key, query in queries.items() if key not in whole}
+        plan = [
+            (name, batched, _account_batches(distinct, batch_rows)),
+            (whole_name, whole, _account_batches(distinct, _WHOLE_BATCH * batch_rows)),
+        ]
+        total = sum(len(group) * len(batches) for _, group, batches in plan)
         results: dict[str, list[pa.Table]] = {query: [] for query in queries}
         done = 0
-        for batch in batches:
-            warehouse.create_table(name, columns, temporary=True)
-            try:
-                warehouse.append(name, distinct.take(batch))
-                for query_name, query in queries.items():
-                    results[query_name].append(
-                        warehouse.query(query.order_by(exp.column(ROW_COLUMN, quoted=True)))
-                    )
-                    done += 1
-                    if on_progress is not None:
-                        on_progress(done, len(queries) * len(batches))
-            finally:
-                warehouse.drop_table(name, temporary=True)
+        for table_name, group, batches in plan:
+            for batch in batches if group else []:
+                warehouse.create_table(table_name, columns, temporary=True)
+                try:
+                    warehouse.append(table_name, distinct.take(batch))
+                    for query_name, query in group.items():
+                        results[query_name].append(warehouse.query(query))
+                        done += 1
+                        if on_progress is not None:
+                            on_progress(done, total)
+                finally:
+                    warehouse.drop_table(table_name, temporary=True)
         parts = [
             pa.concat_tables(found, promote_options="permissive") for found in results.values()
         ]
@@ -227,6 +251,8 @@ def compute_features(
 
 #: Cutoffs on at most this many distinct instants are treated as a shared schedule.
 GRID_INSTANTS = 64
+#: The grid's all-time query runs in batches this many times ``batch_rows``.
+_WHOLE_BATCH = 8
 
 
 def _account_batches(distinct: pa.Table, batch_rows: int) -> list[pa.Array]:

@@ -167,25 +167,26 @@ def compute_features(
     # intervals between them (see compile_features).
     running = pc.count_distinct(distinct.column("account_id")).as_py() < distinct.num_rows
     bounds: set[int] = set()
-    extremes = pc.min_max(distinct.column("cutoff"))
-    cutoff_range = None
-    if distinct.num_rows:
-        cutoff_range = (extremes["min"].as_py(), extremes["max"].as_py())
     # A few instants shared by the accounts (a schedule): all-time features
     # are aggregated per interval between them (see compile_features).
     instants = pc.unique(distinct.column("cutoff"))
     grid = None
     if 0 < len(instants) <= GRID_INSTANTS:
         grid = sorted(instants.to_pylist())
-    queries = compile_features(
-        specs,
-        warehouse.dialect,
-        cutoffs_table=name,
-        window_bounds=bounds,
-        running=running,
-        cutoff_range=cutoff_range,
-        cutoff_grid=grid,
-    )
+
+    def compile_for(table_name: str, rows: pa.Table) -> dict[str, exp.Select]:
+        # The rows' own earliest and latest cutoff bound the rows each query scans.
+        return compile_features(
+            specs,
+            warehouse.dialect,
+            cutoffs_table=table_name,
+            window_bounds=bounds,
+            running=running,
+            cutoff_range=_cutoff_range(rows),
+            cutoff_grid=grid,
+        )
+
+    queries = compile_for(name, distinct)
     columns: list[tuple[str, ColumnType]] = [
         (ROW_COLUMN, "bigint"),
         ("account_id", "string"),
@@ -208,22 +209,11 @@ def compute_features(
         columns.append((window_start_column(days), "timestamp"))
     parts: list[pa.Table] = []
     if queries and distinct.num_rows:
-        # The grid's all-time query, compiled against a table of all the pairs.
-        whole_name = f"{name}_all"
-        whole = {}
-        if grid is not None and "events_history" in queries:
-            whole = {
-                "events_history": compile_features(
-                    [s for s in specs if s.source == "events"],
-                    warehouse.dialect,
-                    cutoffs_table=whole_name,
-                    window_bounds=bounds,
-                    running=running,
-                    cutoff_range=cutoff_range,
-                    cutoff_grid=grid,
-                )["events_history"]
-            }
-        batched = {key: query for key, query in queries.items() if key not in whole}
+        # The grid's all-time query aggregates per account and interval, not
+        # per pair: it runs over all the pairs at once (a batch would read every
+        # event again).
+        whole = ["events_history"] if grid is not None and "events_history" in queries else []
+        batched = [key for key in queries if key not in whole]
         # Running totals over an account's intervals need all its cutoffs in one
         # batch; otherwise each pair stands alone, and batches of consecutive
         # pairs return their rows in order, which spares a reordering of the
@@ -233,25 +223,25 @@ def compute_features(
         )
         plan = [
             (name, batched, split(distinct, batch_rows)),
-            (whole_name, whole, split(distinct, _WHOLE_BATCH * batch_rows)),
+            (f"{name}_all", whole, split(distinct, _WHOLE_BATCH * batch_rows)),
         ]
         total = sum(len(group) * len(batches) for _, group, batches in plan)
         results: dict[str, list[pa.Table]] = {query: [] for query in queries}
         done = 0
         for table_name, group, batches in plan:
             for batch in batches if group else []:
+                rows = (
+                    distinct.slice(batch.start, batch.stop - batch.start)
+                    if isinstance(batch, slice)
+                    else distinct.take(batch)
+                )
+                compiled = compile_for(table_name, rows)
                 warehouse.create_table(table_name, columns, temporary=True)
                 try:
-                    rows = (
-                        distinct.slice(batch.start, batch.stop - batch.start)
-                        if isinstance(batch, slice)
-                        else distinct.take(batch)
-                    )
                     warehouse.append(table_name, rows)
-                    for query_name, query in group.items():
-                        results[query_name].append(
-                            warehouse.query(query.order_by(exp.column(ROW_COLUMN, quoted=True)))
-                        )
+                    for query_name in group:
+                        query = compiled[query_name].order_by(exp.column(ROW_COLUMN, quoted=True))
+                        results[query_name].append(warehouse.query(query))
                         done += 1
                         if on_progress is not None:
                             on_progress(done, total)
@@ -268,6 +258,14 @@ def compute_features(
 GRID_INSTANTS = 64
 #: The grid's all-time query runs in batches this many times ``batch_rows``.
 _WHOLE_BATCH = 8
+
+
+def _cutoff_range(rows: pa.Table) -> tuple[dt.datetime, dt.datetime] | None:
+    """The earliest and latest cutoff of ``rows`` (None when there are none)."""
+    if rows.num_rows == 0:
+        return None
+    extremes = pc.min_max(rows.column("cutoff"))
+    return extremes["min"].as_py(), extremes["max"].as_py()
 
 
 def _row_batches(distinct: pa.Table, batch_rows: int) -> list[slice]:

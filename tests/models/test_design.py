@@ -12,21 +12,7 @@ from sklearn.preprocessing import SplineTransformer
 from churnwatch.models import LogisticChurn, MLPChurn
 from churnwatch.models._estimator_base import _design_of_few, _spline_basis
 
-
-def _frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {
-            "tenure": rng.gamma(2.0, 100.0, n),
-            "events": rng.poisson(3.0, n).astype(float),
-            "flag": rng.integers(0, 2, n).astype(float),
-            "plan": rng.choice(["basic", "pro", "enterprise", "rare"], n, p=[0.5, 0.3, 0.19, 0.01]),
-            "spend": rng.normal(50.0, 20.0, n),
-        }
-    )
-    # Missing values in a numeric column, and in a categorical one.
-    frame.loc[rng.random(n) < 0.1, "spend"] = np.nan
-    frame.loc[rng.random(n) < 0.05, "plan"] = None
-    return frame
+from ._frames import churn_frame
 
 
 @pytest.mark.parametrize(
@@ -40,10 +26,10 @@ def _frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_few_rows_design_equals_the_transform(make, seed: int) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(seed)
-    train = _frame(rng, 600)
+    train = churn_frame(rng, 600)
     y = (rng.random(600) < 1 / (1 + np.exp(-(train["events"] - 3)))).astype(int)
     model = make().fit(train, y)
-    rows = _frame(rng, 7)
+    rows = churn_frame(rng, 7)
     rows.loc[0, "plan"] = "never seen"  # an unseen level
     rows.loc[1, ["tenure", "events"]] = np.nan  # missing where training had none
     rows.loc[2, "tenure"] = 1e6  # far beyond the spline's knots

@@ -18,20 +18,12 @@ from hypothesis import strategies as st
 
 from churnwatch.models import LinearTarget, LogisticChurn
 
+from ._frames import churn_frame
+
 
 def _training(n: int = 800) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(7)
-    frame = pd.DataFrame(
-        {
-            "tenure": rng.gamma(2.0, 100.0, n),
-            "events": rng.poisson(3.0, n).astype(float),
-            "flag": rng.integers(0, 2, n).astype(float),
-            "plan": rng.choice(["basic", "pro", "enterprise", "rare"], n, p=[0.5, 0.3, 0.19, 0.01]),
-            "spend": rng.normal(50.0, 20.0, n),
-        }
-    )
-    frame.loc[rng.random(n) < 0.1, "spend"] = np.nan
-    frame.loc[rng.random(n) < 0.05, "plan"] = None
+    frame = churn_frame(rng, n)
     logit = (frame["events"] - 3) - frame["tenure"] / 200 + (frame["plan"] == "pro")
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     return frame, y.to_numpy()

@@ -117,8 +117,9 @@ def compute_features(
         Called as ``on_progress(done, total)`` after each warehouse query.
     batch_rows : int
         More distinct (account, cutoff) pairs than this are computed in
-        batches of whole accounts (every cutoff of an account in one batch),
-        so that the warehouse's working set stays bounded: a query joining
+        batches (of consecutive pairs; of whole accounts when running totals
+        need every cutoff of an account together), so that the warehouse's
+        working set stays bounded: a query joining
         each cutoff to the rows before it keeps an aggregate per pair and
         per feature, and past a few million pairs those spill to disk. The
         all-time event features of a shared schedule aggregate per account

@@ -46,14 +46,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from churnwatch._dashboard_settings import DashboardSettings
+from churnwatch._feature_settings import FeatureEntry, FeaturesSettings
 from churnwatch._health_settings import HealthComponentEntry, HealthSettings
+from churnwatch._source_settings import ColumnMapping, LookupSpec, SourceSpec
 from churnwatch._tracker_settings import CadenceStepEntry, StoreSettings, TrackerSettings
-from churnwatch.errors import ConfigError, FeatureError
-from churnwatch.features._spec import MAX_WEEKS, MAX_WINDOW_DAYS, FeatureKind, FeatureSpec
-from churnwatch.schema import TABLES
+from churnwatch.errors import ConfigError
 
 __all__ = [
     "PROJECT_FILE",
@@ -82,156 +82,10 @@ __all__ = [
 
 PROJECT_FILE = "churnwatch.toml"
 
-TableName = Literal[
-    "csms", "accounts", "users", "subscriptions", "payments", "events", "adoption_snapshots"
-]
-SourceFormat = Literal["auto", "csv", "parquet", "json", "jsonl", "whitespace"]
-Transform = Literal["epoch_s", "epoch_ms", "epoch_us", "bool", "lower", "upper"]
-
 
 class _Model(BaseModel):
     # Unknown keys are errors: a typo in the project file must not be ignored.
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class LookupSpec(_Model):
-    """Find a value in a table already loaded, by a key the source holds.
-
-    For example, usage rows that carry only a ``subscription_id`` get their
-    ``account_id`` from the ``subscriptions`` table.
-    """
-
-    table: TableName = Field(description="Canonical table to look in.")
-    on: str = Field(description="Column of that table matched against the source value.")
-    column: str = Field(default="account_id", description="Column of that table to take.")
-
-
-class ColumnMapping(_Model):
-    """How one canonical column is filled from a source row.
-
-    Exactly one of ``source``, ``value``, ``expr``, ``seconds_between`` or
-    ``json_columns`` says where the value comes from; the other options
-    transform it. The result is cast to the canonical column's type, and a
-    value that does not cast sends its row to quarantine.
-    """
-
-    source: str | None = Field(
-        default=None,
-        description="Source column; a dotted path (properties.time) reaches into nested JSON.",
-    )
-    value: str | float | bool | None = Field(default=None, description="A constant for every row.")
-    expr: str | None = Field(
-        default=None,
-        description="A SQL expression over source columns (DuckDB dialect), such as "
-        "'amount / 100'. Source values are text unless the file is typed.",
-    )
-    seconds_between: tuple[str, str] | None = Field(
-        default=None, description="Two timestamp source columns: the value is end - start in s."
-    )
-    json_columns: list[str] | Literal["*"] | None = Field(
-        default=None,
-        description="Source columns gathered into a JSON object; '*' takes every source "
-        "column no other mapping uses.",
-    )
-    lookup: LookupSpec | None = Field(
-        default=None, description="Take the value from a loaded table by the source's key."
-    )
-    transform: Transform | None = Field(
-        default=None,
-        description="epoch_s/epoch_ms/epoch_us: a number of seconds/ms/µs since 1970 UTC; "
-        "bool: yes/no, true/false, 1/0 (see true_values); lower/upper: change case.",
-    )
-    format: str | None = Field(
-        default=None, description="strptime format of a timestamp or date text, e.g. '%Y%m%d'."
-    )
-    values: dict[str, str | float | bool] | None = Field(
-        default=None, description="Replace source values: {'Yes' = true, 'No' = false}."
-    )
-    true_values: list[str] | None = Field(
-        default=None, description="Texts read as true by transform 'bool' (case-insensitive)."
-    )
-    false_values: list[str] | None = Field(
-        default=None, description="Texts read as false by transform 'bool' (case-insensitive)."
-    )
-    scale: float | None = Field(
-        default=None, description="Multiply a number: 0.01 turns cents into units."
-    )
-
-    @model_validator(mode="after")
-    def _one_origin(self) -> ColumnMapping:
-        origins = [
-            name
-            for name in ("source", "value", "expr", "seconds_between", "json_columns")
-            if getattr(self, name) is not None
-        ]
-        if self.lookup is not None and self.source is None:
-            raise ValueError("'lookup' needs 'source': the source column holding the key")
-        if len(origins) != 1:
-            raise ValueError(
-                "give exactly one of source, value, expr, seconds_between, json_columns"
-                + (f" (got {', '.join(origins)})" if origins else "")
-            )
-        return self
-
-
-class SourceSpec(_Model):
-    """One source of data and its mapping onto a canonical table."""
-
-    name: str = Field(description="A name for the source, shown in summaries and quarantine.")
-    table: TableName = Field(description="The canonical table the source fills.")
-    path: str | None = Field(
-        default=None,
-        description="File or glob, relative to the project folder. CSV (also .gz), "
-        "Parquet, JSON, JSONL.",
-    )
-    format: SourceFormat = Field(
-        default="auto", description="File format; 'auto' goes by the file name."
-    )
-    delimiter: str = Field(default=",", description="CSV field delimiter.")
-    url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL of a database source (sqlite:///, postgresql://, mysql://).",
-    )
-    query: str | None = Field(default=None, description="SQL query run on 'url'.")
-    sql_table: str | None = Field(default=None, description="Table read whole from 'url'.")
-    timezone: str = Field(
-        default="UTC", description="Time zone of timestamps that carry no offset."
-    )
-    unknown_account: Literal["quarantine", "create"] | None = Field(
-        default=None,
-        description="Rows whose account is not loaded: quarantine them, or create the "
-        "account. Default: the table's own (create for adoption_snapshots).",
-    )
-    columns: dict[str, ColumnMapping] = Field(
-        description="Canonical column -> mapping. A plain string is a source column name."
-    )
-
-    @field_validator("columns", mode="before")
-    @classmethod
-    def _plain_names(cls, columns: Any) -> Any:
-        if isinstance(columns, dict):
-            return {k: {"source": v} if isinstance(v, str) else v for k, v in columns.items()}
-        return columns
-
-    @model_validator(mode="after")
-    def _fits_table(self) -> SourceSpec:
-        if (self.path is None) == (self.url is None):
-            raise ValueError("give either 'path' (a file) or 'url' (a database), not both")
-        if self.url is not None and (self.query is None) == (self.sql_table is None):
-            raise ValueError("a database source needs either 'query' or 'sql_table'")
-        table = TABLES[self.table]
-        unknown = sorted(set(self.columns) - set(table.column_names))
-        if unknown:
-            raise ValueError(
-                f"table {self.table!r} has no column(s) {', '.join(unknown)}; "
-                f"expected some of {', '.join(table.column_names)}"
-            )
-        missing = [c for c in table.required if c not in self.columns]
-        if missing:
-            raise ValueError(
-                f"required column(s) of {self.table!r} not mapped: {', '.join(missing)}"
-            )
-        return self
 
 
 class ProjectSettings(_Model):
@@ -310,115 +164,6 @@ class ModelSettings(_Model):
         default=30, ge=1, description="Days between training cutoffs."
     )
     random_seed: int = Field(default=0, description="Seed for every random choice in training.")
-
-
-class FeatureEntry(_Model):
-    """One added feature: a ``[[features.add]]`` table, the fields of a FeatureSpec.
-
-    A feature named like a default one replaces it.
-    """
-
-    name: str = Field(
-        description="Column name: lower-case letters, digits and '_', at most 60 characters."
-    )
-    kind: FeatureKind = Field(
-        description="What is computed: aggregate, users, recency, tenure, first_week, "
-        "consistency, trend, payments, subscription, support or attribute."
-    )
-    function: str | None = Field(
-        default=None,
-        description="The kind's function (count, sum, mean, active_days, ratio, mrr, ...); "
-        "kinds with one natural function default to it.",
-    )
-    column: str | None = Field(
-        default=None,
-        description="value or duration_s for aggregations; an account column for attributes.",
-    )
-    # Strict: TOML has real integers, and `true` or 1.5 days is a mistake, not a number.
-    window_days: int | None = Field(
-        default=None,
-        ge=1,
-        le=MAX_WINDOW_DAYS,
-        strict=True,
-        description="Days of the window ending at the cutoff; unset for all time.",
-    )
-    event_type: str | None = Field(default=None, description="Only events of this type.")
-    property_name: str | None = Field(
-        default=None,
-        description="Only events whose JSON properties hold this key (with property_value).",
-    )
-    property_value: str | None = Field(
-        default=None, description="The value property_name must have, compared as text."
-    )
-    weeks: int | None = Field(
-        default=None,
-        ge=1,
-        le=MAX_WEEKS,
-        strict=True,
-        description="Number of weeks a consistency feature looks back.",
-    )
-    description: str = Field(
-        default="", description="Shown by --explain; written from the other keys when empty."
-    )
-
-    @model_validator(mode="after")
-    def _fits_kind(self) -> FeatureEntry:
-        try:
-            self.to_spec()
-        except FeatureError as exc:
-            # The key path already names the feature: drop the spec's own prefix.
-            raise ValueError(str(exc).removeprefix(f"feature {self.name!r}: ")) from None
-        return self
-
-    def to_spec(self) -> FeatureSpec:
-        """The feature this table declares.
-
-        Raises
-        ------
-        FeatureError
-            If the keys do not fit together (such as a window on a tenure).
-
-        Examples
-        --------
-        >>> FeatureEntry(name="tenure_days", kind="tenure").to_spec().dtype
-        'float64'
-        """
-        return FeatureSpec.from_dict(self.model_dump(exclude_none=True))
-
-
-class FeaturesSettings(_Model):
-    """[features] — which point-in-time features are computed."""
-
-    defaults: bool = Field(
-        default=True,
-        description="Start from the default features generated from the warehouse's data; "
-        "false: only the added ones.",
-    )
-    top_event_types_count: int = Field(
-        default=5,
-        ge=0,
-        description="Per-type activity features are generated for this many most frequent "
-        "event types.",
-    )
-    drop: list[str] = Field(
-        default_factory=list, description="Names of features to leave out of the set."
-    )
-    add: list[FeatureEntry] = Field(
-        default_factory=list,
-        description="Features to add ([[features.add]] tables); one named like a default "
-        "feature replaces it.",
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> FeaturesSettings:
-        names = [f.name for f in self.add]
-        doubles = sorted({n for n in names if names.count(n) > 1})
-        if doubles:
-            raise ValueError(f"added feature names must be unique; repeated: {', '.join(doubles)}")
-        both = sorted(set(names) & set(self.drop))
-        if both:
-            raise ValueError(f"feature(s) both added and dropped: {', '.join(both)}")
-        return self
 
 
 class NotifySettings(_Model):

@@ -150,3 +150,28 @@ def drain_command(
     )
     for reason, count in sorted(report.ingest.reasons.items()):
         console.print(f"  quarantined, {escape(reason)}: {count:,}")
+
+
+@events_app.command("prune")
+@_user_errors
+def prune_command(
+    project: ProjectOption = Path("."),
+    store_url: StoreOption = None,
+    keep_days: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-days",
+            min=1,
+            help="Keep events drained this many days ago or less (default: [store] "
+            "inbox_keep_days).",
+        ),
+    ] = None,
+) -> None:
+    """Delete events drained into the warehouse long ago (the daily run does it too)."""
+    from churnwatch.inbox import prune_inbox
+
+    settings = load_settings(project)
+    days = keep_days if keep_days is not None else settings.store.inbox_keep_days
+    with _store(project, settings, store_url) as store:
+        deleted = prune_inbox(store, keep_days=days)
+    console.print(f"{deleted:,} drained event(s) older than {days} day(s) deleted from the inbox.")

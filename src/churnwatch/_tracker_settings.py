@@ -28,6 +28,13 @@ class StoreSettings(_Model):
         description="sqlite:///FILE (relative to the project folder; WAL mode), "
         "postgresql://... or mysql://... (SQLAlchemy URLs).",
     )
+    inbox_keep_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days an event posted to the API is kept in the inbox after it is "
+        "drained into the warehouse; a retry of it within that time is still known as a "
+        "duplicate. The daily run deletes older drained events.",
+    )
 
 
 class CadenceStepEntry(_Model):

@@ -323,9 +323,11 @@ def run_daily(
             # Events posted to the API wait in the store's inbox: into the
             # warehouse before scoring, so today's scores see them.
             step("inbox")
-            from churnwatch.inbox import drain_inbox
+            from churnwatch.inbox import drain_inbox, prune_inbox
 
             drained = drain_inbox(store, warehouse, now=now)
+            # Drained events stay a while, their keys recognising retried posts.
+            prune_inbox(store, keep_days=settings.store.inbox_keep_days, now=now)
         if registry is not None and registry.promoted():
             if warehouse is None:
                 raise OutcomeError("scoring needs the warehouse: give one to the daily run")

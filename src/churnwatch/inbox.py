@@ -66,6 +66,7 @@ __all__ = [
     "drain_inbox",
     "events_table",
     "pending_events",
+    "prune_inbox",
     "store_events",
 ]
 
@@ -442,3 +443,38 @@ def drain_inbox(
         if len(found) < batch_rows:
             break
     return DrainReport(drained, report)
+
+
+def prune_inbox(store: Store, *, keep_days: int = 30, now: dt.datetime | None = None) -> int:
+    """Delete the inbox's events drained more than ``keep_days`` ago; return how many.
+
+    Pending events are never deleted. A drained event is kept for a while
+    because its dedupe key is what makes a retried ``POST /events``
+    idempotent: a client retrying an event after it was deleted would post
+    it anew, so ``keep_days`` should exceed any client's retry horizon.
+
+    Parameters
+    ----------
+    store : Store
+        The operational store holding ``inbox_events``.
+    keep_days : int
+        Days a drained event is kept (``[store] inbox_keep_days``).
+    now : datetime, optional
+        The current time (default: now, UTC).
+
+    Raises
+    ------
+    ValueError
+        If ``keep_days`` is below 1.
+    """
+    if keep_days < 1:
+        raise ValueError(f"keep_days must be 1 or more, got {keep_days}")
+    now = now or dt.datetime.now(dt.UTC)
+    before = now - dt.timedelta(days=keep_days)
+    with store.transaction() as connection:
+        deleted = connection.execute(
+            INBOX_EVENTS.delete().where(
+                INBOX_EVENTS.c.drained_at.is_not(None), INBOX_EVENTS.c.drained_at < before
+            )
+        )
+    return int(deleted.rowcount or 0)

@@ -1,4 +1,4 @@
-"""The API's commands: ``apikey create|list|revoke`` and ``events drain``, on a project."""
+"""The API's commands: ``apikey create|list|revoke``, ``events drain|prune``, on a project."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from churnwatch.api import authenticate
 from churnwatch.cli import app
 from churnwatch.inbox import check_events, pending_events, store_events
-from churnwatch.store import open_store
+from churnwatch.store import INBOX_EVENTS, open_store
 from churnwatch.warehouse import connect
 
 runner = CliRunner()
@@ -84,3 +84,18 @@ def test_events_drain_moves_the_inbox_into_the_warehouse(tmp_path: Path) -> None
         assert pending_events(store) == 0
     again = runner.invoke(app, ["events", "drain", "-p", str(folder)])
     assert "0 posted event(s) drained" in again.output
+    # Just drained: kept (the default window is [store] inbox_keep_days, 30).
+    kept = runner.invoke(app, ["events", "prune", "-p", str(folder)])
+    assert kept.exit_code == 0, kept.output
+    assert "0 drained event(s) older than 30 day(s) deleted" in kept.output
+    with (
+        open_store("sqlite:///churnwatch_ops.sqlite", base_dir=folder) as store,
+        store.transaction() as connection,
+    ):
+        three_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+        connection.execute(INBOX_EVENTS.update().values(drained_at=three_days_ago))
+    pruned = runner.invoke(app, ["events", "prune", "--keep-days", "2", "-p", str(folder)])
+    assert pruned.exit_code == 0, pruned.output
+    assert "4 drained event(s) older than 2 day(s) deleted" in pruned.output
+    refused = runner.invoke(app, ["events", "prune", "--keep-days", "0", "-p", str(folder)])
+    assert refused.exit_code != 0

@@ -188,7 +188,8 @@ def prepare(work: Path, accounts: int, train_accounts: int, model: Path | None =
     (project / "churnwatch.toml").write_text('[project]\nname = "api-benchmark"\n')
     began = time.perf_counter()
     features, scores = train(project, work / "train", train_accounts, model)
-    print(f"trained {TARGET} on {train_accounts:,} accounts: {time.perf_counter() - began:.1f} s")
+    how = "trained" if model is None else f"copied from {model}, seed rows scored"
+    print(f"{TARGET} {how} on {train_accounts:,} accounts: {time.perf_counter() - began:.1f} s")
     estimator = ModelRegistry(project / "models").load(TARGET).model.estimator
     weight = getattr(estimator, "tree_weight", 1.0)
     print(f"model: {type(estimator).__name__}" + (f", trees weigh {weight}" if weight < 1 else ""))

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from churnwatch.explain import top_reasons
 from churnwatch.models import BlendChurn, LightGBMChurn, TrainedModel
@@ -119,12 +120,8 @@ class FastChurnModel:
             margin += self.tree_weight * float(trees[0])
         if self.linear is not None:
             margin += self.linear_weight * self.linear.row_margin(values)
-        # As expit: no overflow for a margin far below zero.
-        if margin >= 0:
-            p = 1.0 / (1.0 + math.exp(-margin))
-        else:
-            p = math.exp(margin) / (1.0 + math.exp(margin))
-        return self._calibrate(p)
+        # expit, as the estimators' predict_proba: no overflow at extreme margins.
+        return self._calibrate(float(expit(margin)))
 
     def contributions(self, values: Mapping[str, Any]) -> np.ndarray:
         """Each feature's contribution to the account's log-odds (exact SHAP values)."""

@@ -47,8 +47,13 @@ class _Partials:
         """Register ``aggregate`` per interval; return its total up to each cutoff."""
         key = aggregate.sql()
         if key not in self.inner:
+            if self.mode == "grid" and combine is exp.Sum:
+                # Summed as DOUBLE: an engine sums BIGINTs into a 128-bit
+                # integer or a decimal, slower to add and to return, and a
+                # double holds every count exactly up to 2**53.
+                aggregate = exp.cast(aggregate, exp.DataType.Type.DOUBLE)
             self.inner[key] = exp.alias_(aggregate, f"_p{len(self.inner)}", quoted=True)
-        column = _col(self.inner[key].alias_or_name, self.table)
+        column: exp.Expr = _col(self.inner[key].alias_or_name, self.table)
         if self.mode == "single":
             return column
         if self.mode == "grid":
@@ -161,12 +166,10 @@ def _history_on_grid(
     partials = _Partials("grid")
     features = [exp.alias_(_history_feature(s, partials, ctx), s.name, quoted=True) for s in specs]
     time = _col("event_time", "e")
-    interval: exp.Expr = exp.Case()
-    for index, instant_ in enumerate(sorted(grid)):
-        interval = interval.when(  # type: ignore[attr-defined]
-            time < instant(instant_, ctx.dialect), exp.Literal.number(index), copy=False
-        )
     first_week = any(s.kind == "first_week" for s in specs)
+    # The interval of an event: a binary search over the grid, written as
+    # nested CASEs (log2(n) comparisons per event rather than up to n).
+    interval = _interval_of(time, sorted(grid), 0, len(grid), ctx.dialect)
     inner = (
         exp.select(
             exp.alias_(_col("account_id", "e"), "account_id", quoted=True),
@@ -174,7 +177,7 @@ def _history_on_grid(
             *partials.inner.values(),
         )
         .from_(exp.to_table("events").as_("e"))
-        .where(time < instant(max(grid), ctx.dialect))
+        .where(time.copy() < instant(max(grid), ctx.dialect))
         .group_by(_col("account_id", "e"), interval.copy())
     )
     if first_week:
@@ -194,3 +197,18 @@ def _history_on_grid(
             _first_weeks(), on=_col("account_id", "a").eq(ctx.account_id), join_type="LEFT"
         )
     return query.select(*features).group_by(*ctx.keys())
+
+
+def _interval_of(
+    time: exp.Expr, grid: Sequence[dt.datetime], low: int, high: int, dialect: str
+) -> exp.Expr:
+    """Index of the first instant of ``grid[low:high]`` after ``time`` (``high`` if none)."""
+    if low == high:
+        return exp.Literal.number(low)
+    middle = (low + high) // 2
+    return _case(
+        time < instant(grid[middle], dialect),
+        _interval_of(time.copy(), grid, low, middle, dialect),
+        _interval_of(time.copy(), grid, middle + 1, high, dialect),
+    )
+

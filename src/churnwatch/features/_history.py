@@ -211,4 +211,3 @@ def _interval_of(
         _interval_of(time.copy(), grid, low, middle, dialect),
         _interval_of(time.copy(), grid, middle + 1, high, dialect),
     )
-

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from churnwatch._settings_base import _Model
 
 __all__ = ["PASSWORD_HASH_PATTERN", "DashboardSettings"]
 
 #: The stored form of a password: ``scrypt$n$r$p$salt$hash`` (hex salt and hash).
 PASSWORD_HASH_PATTERN = r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]{16,}\$[0-9a-f]{32,}$"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class DashboardSettings(_Model):

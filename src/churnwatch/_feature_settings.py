@@ -6,17 +6,13 @@ keep each settings module small.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from churnwatch._settings_base import _Model, repeated
 from churnwatch.errors import FeatureError
 from churnwatch.features._spec import MAX_WEEKS, MAX_WINDOW_DAYS, FeatureKind, FeatureSpec
 
 __all__ = ["FeatureEntry", "FeaturesSettings"]
-
-
-class _Model(BaseModel):
-    # Unknown keys are errors: a typo in the project file must not be ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class FeatureEntry(_Model):
@@ -119,7 +115,7 @@ class FeaturesSettings(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> FeaturesSettings:
         names = [f.name for f in self.add]
-        doubles = sorted({n for n in names if names.count(n) > 1})
+        doubles = repeated(names)
         if doubles:
             raise ValueError(f"added feature names must be unique; repeated: {', '.join(doubles)}")
         both = sorted(set(names) & set(self.drop))

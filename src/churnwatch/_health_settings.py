@@ -12,8 +12,9 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from churnwatch._settings_base import _Model
 from churnwatch.errors import AnalysisError
 
 __all__ = [
@@ -139,10 +140,6 @@ DEFAULT_COMPONENTS: tuple[HealthComponent, ...] = (
         "support_contacts_90d", "lower_is_better", 0.15, bad=3, good=0, name="support calls"
     ),
 )  # fmt: skip
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class HealthComponentEntry(_Model):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from churnwatch._settings_base import _Model
 from churnwatch.schema import TABLES
 
 __all__ = ["ColumnMapping", "LookupSpec", "SourceFormat", "SourceSpec", "TableName", "Transform"]
@@ -21,11 +22,6 @@ TableName = Literal[
 ]
 SourceFormat = Literal["auto", "csv", "parquet", "json", "jsonl", "whitespace"]
 Transform = Literal["epoch_s", "epoch_ms", "epoch_us", "bool", "lower", "upper"]
-
-
-class _Model(BaseModel):
-    # Unknown keys are errors: a typo in the project file must not be ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class LookupSpec(_Model):

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from churnwatch._settings_base import _Model, repeated
 
 __all__ = ["DEFAULT_CADENCE", "CadenceStepEntry", "Channel", "StoreSettings", "TrackerSettings"]
 
 Channel = Literal["slack", "email", "webhook", "file"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class StoreSettings(_Model):
@@ -114,7 +112,7 @@ class TrackerSettings(_Model):
     @model_validator(mode="after")
     def _cadence_in_order(self) -> TrackerSettings:
         names = [step.name for step in self.cadence]
-        doubles = sorted({n for n in names if names.count(n) > 1})
+        doubles = repeated(names)
         if doubles:
             raise ValueError(f"cadence step names must be unique; repeated: {', '.join(doubles)}")
         for before, after in zip(self.cadence, self.cadence[1:], strict=False):

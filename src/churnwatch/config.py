@@ -46,11 +46,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from churnwatch._dashboard_settings import DashboardSettings
 from churnwatch._feature_settings import FeatureEntry, FeaturesSettings
 from churnwatch._health_settings import HealthComponentEntry, HealthSettings
+from churnwatch._settings_base import _Model, repeated
 from churnwatch._source_settings import ColumnMapping, LookupSpec, SourceSpec
 from churnwatch._tracker_settings import CadenceStepEntry, StoreSettings, TrackerSettings
 from churnwatch.errors import ConfigError
@@ -81,11 +82,6 @@ __all__ = [
 ]
 
 PROJECT_FILE = "churnwatch.toml"
-
-
-class _Model(BaseModel):
-    # Unknown keys are errors: a typo in the project file must not be ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class ProjectSettings(_Model):
@@ -274,7 +270,7 @@ class Settings(_Model):
     @model_validator(mode="after")
     def _unique_source_names(self) -> Settings:
         names = [s.name for s in self.sources]
-        doubles = sorted({n for n in names if names.count(n) > 1})
+        doubles = repeated(names)
         if doubles:
             raise ValueError(f"source names must be unique; repeated: {', '.join(doubles)}")
         return self

@@ -53,7 +53,7 @@ class _Partials:
                 # double holds every count exactly up to 2**53.
                 aggregate = exp.cast(aggregate, exp.DataType.Type.DOUBLE)
             self.inner[key] = exp.alias_(aggregate, f"_p{len(self.inner)}", quoted=True)
-        column: exp.Expr = _col(self.inner[key].alias_or_name, self.table)
+        column = _col(self.inner[key].alias_or_name, self.table)
         if self.mode == "single":
             return column
         if self.mode == "grid":

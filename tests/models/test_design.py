@@ -5,12 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from sklearn.preprocessing import SplineTransformer
 
 from churnwatch.models import LogisticChurn, MLPChurn
-from churnwatch.models._estimator_base import _design_of_few, _spline_basis
+from churnwatch.models._estimator_base import _design_of_few
 
 from ._frames import churn_frame
 
@@ -41,23 +38,3 @@ def test_few_rows_design_equals_the_transform(make, seed: int) -> None:  # type:
     np.testing.assert_allclose(
         model.predict_proba(rows)[:, 1], model.predict_proba(many)[:7, 1], atol=1e-12
     )
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    knots=st.integers(3, 8),
-    degree=st.integers(1, 3),
-    include_bias=st.booleans(),
-    points=st.lists(
-        st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False), min_size=1, max_size=30
-    ),
-)
-def test_spline_basis_equals_scikit_learns(
-    knots: int, degree: int, include_bias: bool, points: list[float]
-) -> None:
-    # Knots over [0, 100]; the points fall inside, on and far beyond them.
-    spline = SplineTransformer(
-        n_knots=knots, degree=degree, extrapolation="linear", include_bias=include_bias
-    ).fit(np.array([[0.0], [37.0], [100.0]]))
-    x = np.array([*points, 0.0, 100.0])[:, None]
-    np.testing.assert_allclose(_spline_basis(spline, x), spline.transform(x), atol=1e-9)

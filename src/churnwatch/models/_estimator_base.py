@@ -226,7 +226,7 @@ def _design_of_few(preprocessor: ColumnTransformer, frame: pd.DataFrame) -> Floa
     single account, scikit-learn's input validation in each of a hundred
     steps costs ~0.2 s, far more than the arithmetic. The imputers and
     scalers are applied here from their fitted statistics; other steps
-    (one-hot encoders, spline bases) are called directly on arrays. The
+    (one-hot encoders, spline bases) are called directly. The
     result equals ``preprocessor.transform(frame)`` (a test checks it).
     """
     parts: list[Floats] = []
@@ -265,47 +265,7 @@ def _apply_step(step: Any, values: Any) -> Any:
         if step.with_std:
             x = x / step.scale_
         return x
-    if isinstance(step, SplineTransformer):
-        return _spline_basis(step, np.asarray(values, dtype=np.float64))
     return step.transform(values)
-
-
-def _spline_basis(step: SplineTransformer, x: Floats) -> Floats:
-    """``step.transform(x)`` for a fitted dense spline basis, without its input checks.
-
-    The B-splines are evaluated inside the knots; outside them the basis
-    continues linearly with the slope it has at the boundary (the
-    ``"linear"`` extrapolation, the only one the design uses; others go
-    through scikit-learn). Only the first and last ``degree`` basis
-    functions are non-zero at a boundary, so only they continue.
-    """
-    if step.extrapolation != "linear" or step.sparse_output:
-        return np.asarray(step.transform(x), dtype=np.float64)
-    degree = int(step.degree)
-    # With degree 1 the second basis function also has a slope at the boundary.
-    continued = degree + 1 if degree <= 1 else degree
-    blocks = []
-    for j, spline in enumerate(step.bsplines_):
-        column = x[:, j]
-        n_splines = spline.c.shape[1]
-        low, high = spline.t[degree], spline.t[-degree - 1]
-        basis = np.zeros((len(column), n_splines), dtype=np.float64)
-        inside = (low <= column) & (column <= high)
-        if inside.all():
-            basis[:] = spline(column)
-        elif inside.any():
-            basis[inside] = spline(column[inside])
-        below, above = column < low, column > high
-        if below.any():
-            at, slope = spline(low), spline(low, nu=1)
-            for k in range(continued):
-                basis[below, k] = at[k] + (column[below] - low) * slope[k]
-        if above.any():
-            at, slope = spline(high), spline(high, nu=1)
-            for k in range(n_splines - continued, n_splines):
-                basis[above, k] = at[k] + (column[above] - high) * slope[k]
-        blocks.append(basis if step.include_bias else basis[:, :-1])
-    return np.hstack(blocks)
 
 
 class _DesignEstimator(_FrameEstimator):

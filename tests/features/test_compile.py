@@ -7,16 +7,20 @@ also compared with DuckDB's, column types included.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
 import pyarrow as pa
 import pytest
 import sqlglot
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlglot import exp
 
 from churnwatch.errors import ConfigError
 from churnwatch.features import FeatureSpec, compile_features, compute_features
+from churnwatch.features._compute import _distinct_cutoffs
 from churnwatch.warehouse import connect
 
 KEYS = [("a1", "C"), ("a2", "C"), ("a3", "C"), ("a1", "C0")]
@@ -79,6 +83,35 @@ def test_duplicate_cutoffs_and_empty_input(golden: Any) -> None:
         empty = compute_features(warehouse, golden.cutoffs([]), golden.specs)
         assert empty.num_rows == 0
         assert empty.column_names == ["account_id", "cutoff", *(s.name for s in golden.specs)]
+
+
+_DAY0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 3)), max_size=30))
+def test_pairs_are_numbered_in_the_order_of_their_first_row(rows: list[tuple[str, int]]) -> None:
+    table = pa.table(
+        {
+            "account_id": pa.array([a for a, _ in rows], pa.string()),
+            "cutoff": pa.array(
+                [_DAY0 + dt.timedelta(days=d) for _, d in rows], pa.timestamp("us", tz="UTC")
+            ),
+        }
+    )
+    distinct, position, running = _distinct_cutoffs(table)
+    # The reference: a dict remembers each pair's first row, in order.
+    first: dict[tuple[str, int], int] = {}
+    for pair in rows:
+        first.setdefault(pair, len(first))
+    pairs = list(first)
+    assert distinct.column("_row").to_pylist() == list(range(len(pairs)))
+    assert distinct.column("account_id").to_pylist() == [a for a, _ in pairs]
+    days = [(c - _DAY0).days for c in distinct.column("cutoff").to_pylist()]
+    assert days == [d for _, d in pairs]
+    numbers = list(range(len(rows))) if position is None else position.tolist()
+    assert numbers == [first[pair] for pair in rows]
+    assert (position is None) == (len(pairs) == len(rows))
+    assert running == (len({a for a, _ in pairs}) < len(pairs))
 
 
 def test_invalid_cutoffs_are_refused(golden: Any) -> None:

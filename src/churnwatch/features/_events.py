@@ -19,6 +19,7 @@ from churnwatch.features._portable import (
     SECONDS_PER_DAY,
     bit_count,
     json_text,
+    micros_between,
     ratio,
     shift_left_one,
 )
@@ -96,21 +97,36 @@ def _distinct_periods(
 ) -> exp.Expr:
     """Number of distinct periods of ``period_days``, counted back from the cutoff, with events.
 
-    Periods are counted back from the cutoff: (c - 1 period, c] is the first.
-    A window of at most 62 periods sets one bit per period in a BIGINT and
-    counts the bits: a plain aggregate, many times faster than the
+    Periods are counted back from the cutoff: (c - 1 period, c] is the first,
+    numbered 0. The number is an integer division of the event's age in
+    microseconds where the engine has them (``(age - 1) DIV period``), else
+    ``CEIL(seconds / period) - 1``; the division is exact and, evaluated once
+    per joined event, much cheaper than the rounding of a DOUBLE. A window of
+    at most 62 periods sets one bit per period in a BIGINT and counts the
+    bits: a plain aggregate, many times faster than the
     ``COUNT(DISTINCT ...)`` that longer windows fall back to.
     """
-    period = exp.Ceil(
-        this=exp.Div(
-            this=exp.paren(ctx.seconds_since(_col("event_time", "e"))),
-            expression=exp.Literal.number(period_days * SECONDS_PER_DAY),
+    micros = micros_between(ctx.cutoff, _col("event_time", "e"), ctx.dialect)
+    index: exp.Expr
+    if micros is not None:
+        # An event is before its cutoff, so its age is at least 1 microsecond.
+        index = exp.paren(
+            exp.IntDiv(
+                this=exp.paren(exp.Sub(this=micros, expression=exp.Literal.number(1))),
+                expression=exp.Literal.number(period_days * SECONDS_PER_DAY * 1_000_000),
+            )
         )
-    )
+    else:
+        period = exp.Ceil(
+            this=exp.Div(
+                this=exp.paren(ctx.seconds_since(_col("event_time", "e"))),
+                expression=exp.Literal.number(period_days * SECONDS_PER_DAY),
+            )
+        )
+        index = exp.Sub(this=exp.cast(period, "BIGINT"), expression=exp.Literal.number(1))
     periods = None if window_days is None else -(-int(window_days) // period_days)
     if periods is None or periods > _MASK_PERIODS:
-        return exp.Count(this=exp.Distinct(expressions=[_when(condition, period)]))
-    index = exp.Sub(this=exp.cast(period, "BIGINT"), expression=exp.Literal.number(1))
+        return exp.Count(this=exp.Distinct(expressions=[_when(condition, index)]))
     mask = exp.BitwiseOrAgg(this=_when(condition, shift_left_one(index, ctx.dialect)))
     return exp.Coalesce(this=bit_count(mask, ctx.dialect), expressions=[exp.Literal.number(0)])
 

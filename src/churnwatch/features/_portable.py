@@ -37,6 +37,7 @@ __all__ = [
     "days_between",
     "instant",
     "json_text",
+    "micros_between",
     "ratio",
     "seconds_between",
     "shift_left_one",
@@ -65,6 +66,29 @@ def _interval(days: int) -> exp.Interval:
     return exp.Interval(this=exp.Literal.string(str(int(days))), unit=exp.var("DAY"))
 
 
+def micros_between(later: exp.Expr, earlier: exp.Expr, dialect: str) -> exp.Expr | None:
+    """Whole microseconds from ``earlier`` to ``later`` as an integer, where an engine has them.
+
+    None on Postgres, whose instant arithmetic answers in (fractional) seconds.
+
+    Examples
+    --------
+    >>> micros_between(exp.column("c"), exp.column("t"), "duckdb").sql("duckdb")
+    'EPOCH_US(c) - EPOCH_US(t)'
+    """
+    if dialect == "mysql":
+        return exp.TimestampDiff(this=later, expression=earlier, unit=exp.var("MICROSECOND"))
+    spark = dialect in ("spark", "spark2", "databricks")
+    if spark or dialect == "duckdb":
+        # Spark's UNIX_TIMESTAMP would drop the fraction of a second.
+        function = "UNIX_MICROS" if spark else "EPOCH_US"
+        return exp.Sub(
+            this=exp.Anonymous(this=function, expressions=[later]),
+            expression=exp.Anonymous(this=function, expressions=[earlier]),
+        )
+    return None
+
+
 def seconds_between(later: exp.Expr, earlier: exp.Expr, dialect: str) -> exp.Expr:
     """Seconds from ``earlier`` to ``later`` as a DOUBLE (null if either is null).
 
@@ -73,20 +97,11 @@ def seconds_between(later: exp.Expr, earlier: exp.Expr, dialect: str) -> exp.Exp
     >>> seconds_between(exp.column("c"), exp.column("t"), "mysql").sql("mysql")
     'TIMESTAMPDIFF(MICROSECOND, t, c) / 1000000.0E0'
     """
-    if dialect == "mysql":
-        micros: exp.Expr = exp.TimestampDiff(
-            this=later, expression=earlier, unit=exp.var("MICROSECOND")
-        )
+    micros = micros_between(later, earlier, dialect)
+    if micros is not None:
+        if isinstance(micros, exp.Sub):
+            micros = exp.paren(micros)
         return exp.Div(this=micros, expression=exp.Literal.number("1000000.0E0"))
-    spark = dialect in ("spark", "spark2", "databricks")
-    if spark or dialect == "duckdb":
-        # Spark's UNIX_TIMESTAMP would drop the fraction of a second.
-        function = "UNIX_MICROS" if spark else "EPOCH_US"
-        micros = exp.Sub(
-            this=exp.Anonymous(this=function, expressions=[later]),
-            expression=exp.Anonymous(this=function, expressions=[earlier]),
-        )
-        return exp.Div(this=exp.paren(micros), expression=exp.Literal.number("1000000.0E0"))
     return exp.Sub(
         this=exp.TimeToUnix(this=later),
         expression=exp.TimeToUnix(this=earlier),

@@ -148,6 +148,9 @@ def test_the_daily_digest_is_queued_once_a_day(tmp_path: Path) -> None:
     with store, store.transaction() as connection:
         connection.execute(CHURN_LEDGER.insert(), [episode])
     first = runner.invoke(app, ["notify", "dispatch", "-p", str(folder)])
+    # The digest counts days to the UTC date of the dispatch, which is not
+    # NOW's date when the module was imported just before midnight.
+    dispatched_on = dt.datetime.now(dt.UTC).date()
     assert first.exit_code == 0, first.output
     assert "1 daily digest(s) queued." in first.output
     again = runner.invoke(app, ["notify", "dispatch", "-p", str(folder)])
@@ -156,6 +159,8 @@ def test_the_daily_digest_is_queued_once_a_day(tmp_path: Path) -> None:
     sent = json.loads(line)
     assert sent["kind"] == "digest"
     assert sent["csm_id"] == "c1"
+    days = (dispatched_on - episode["churned_at"].date()).days
+    assert days in (2, 3)
     assert sent["text"].splitlines()[1] == (
-        "  - Acme (a1): revenue at risk 250.00, 2 days since churn"
+        f"  - Acme (a1): revenue at risk 250.00, {days} days since churn"
     )

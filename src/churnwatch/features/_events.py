@@ -97,7 +97,7 @@ def _distinct_periods(
 ) -> exp.Expr:
     """Number of distinct periods of ``period_days``, counted back from the cutoff, with events.
 
-    Periods are counted back from the cutoff: (c - 1 period, c] is the first,
+    Periods are counted back from the cutoff: [c - 1 period, c) is the first,
     numbered 0. The number is an integer division of the event's age in
     microseconds where the engine has them (``(age - 1) DIV period``), else
     ``CEIL(seconds / period) - 1``; the division is exact and, evaluated once

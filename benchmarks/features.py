@@ -88,7 +88,10 @@ def hand_specs() -> list[Any]:
     ]
 
 
-def run_churnwatch(project: Path, cutoffs: int, same_as_hand: bool = False) -> dict[str, Any]:
+def run_churnwatch(
+    project: Path, cutoffs: int, same_as_hand: bool = False, one_at_a_time: bool = False
+) -> dict[str, Any]:
+    """Churnwatch at ``cutoffs`` monthly cutoffs, in one run or (``one_at_a_time``) one each."""
     from churnwatch.features import compute_features, default_features
     from churnwatch.features._compute import accounts_at
     from churnwatch.warehouse import connect
@@ -97,39 +100,21 @@ def run_churnwatch(project: Path, cutoffs: int, same_as_hand: bool = False) -> d
     with connect(
         f"duckdb:///{project / 'warehouse.duckdb'}", memory_limit_mb=DUCKDB_MEMORY_MB
     ) as wh:
-        table = accounts_at(wh, dates)
+        groups = [[day] for day in dates] if one_at_a_time else [dates]
+        tables = [accounts_at(wh, group) for group in groups]
         specs = hand_specs() if same_as_hand else default_features(wh)
         started, cpu = time.perf_counter(), time.process_time()
-        frame = compute_features(wh, table, specs)
+        rows = sum(compute_features(wh, table, specs).num_rows for table in tables)
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu
         events = wh.count("events")
     return {
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
-        "rows": frame.num_rows,
+        "rows": rows,
         "features": len(specs),
         "events": events,
     }
-
-
-def run_churnwatch_loop(project: Path) -> dict[str, Any]:
-    """The 12 monthly cutoffs as 12 single-cutoff runs, one after the other (shared: nothing)."""
-    from churnwatch.features import compute_features, default_features
-    from churnwatch.features._compute import accounts_at
-    from churnwatch.warehouse import connect
-
-    dates = [CUTOFF - dt.timedelta(days=30 * i) for i in range(12)]
-    with connect(
-        f"duckdb:///{project / 'warehouse.duckdb'}", memory_limit_mb=DUCKDB_MEMORY_MB
-    ) as wh:
-        specs = default_features(wh)
-        tables = [accounts_at(wh, [day]) for day in dates]
-        started, cpu = time.perf_counter(), time.process_time()
-        rows = sum(compute_features(wh, table, specs).num_rows for table in tables)
-        seconds = time.perf_counter() - started
-        cpu_seconds = time.process_time() - cpu
-    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "rows": rows, "features": len(specs)}
 
 
 def _hand_features_sql(events_glob: str, accounts_path: str) -> str:
@@ -239,7 +224,7 @@ PARTS = {
     "polars_by_hand": run_polars_by_hand,
 }
 #: Run with --loop only: it takes about as long as all the other parts together.
-LOOP = {"churnwatch_loop": run_churnwatch_loop}
+LOOP = {"churnwatch_loop": lambda p: run_churnwatch(p, 12, one_at_a_time=True)}
 
 
 def main() -> None:

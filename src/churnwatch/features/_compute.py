@@ -316,18 +316,16 @@ def _distinct_cutoffs(table: pa.Table) -> tuple[pa.Table, np.ndarray | None, boo
     key = account * len(instants) + instant.astype(np.int64)
     ordered = np.sort(key)
     if table.num_rows < 2 or bool((ordered[1:] != ordered[:-1]).all()):
-        rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
-        running = len(accounts.dictionary) < table.num_rows
-        return table.add_column(0, ROW_COLUMN, rows), None, running
-    _, first_rows, pair = np.unique(key, return_index=True, return_inverse=True)
-    # Number the pairs by their first row in the table's order.
-    keep = np.sort(first_rows)
-    number = np.empty(len(first_rows), dtype=np.int64)
-    number[np.argsort(first_rows)] = np.arange(len(first_rows), dtype=np.int64)
-    distinct = table.take(pa.array(keep))
+        distinct, position = table, None
+    else:
+        _, first_rows, pair = np.unique(key, return_index=True, return_inverse=True)
+        # Number the pairs by their first row in the table's order.
+        number = np.empty(len(first_rows), dtype=np.int64)
+        number[np.argsort(first_rows)] = np.arange(len(first_rows), dtype=np.int64)
+        distinct, position = table.take(pa.array(np.sort(first_rows))), number[pair.reshape(-1)]
     rows = pa.array(np.arange(distinct.num_rows, dtype=np.int64))
     running = len(accounts.dictionary) < distinct.num_rows
-    return distinct.add_column(0, ROW_COLUMN, rows), number[pair.reshape(-1)], running
+    return distinct.add_column(0, ROW_COLUMN, rows), position, running
 
 
 def _starts(ordered: pa.Table, columns: Sequence[str]) -> np.ndarray:
